@@ -12,6 +12,7 @@
 set -u
 
 cd "$(dirname "$0")/.."
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the work tree
 
 missing=()
 for tool in promtool amtool prometheus python3; do
