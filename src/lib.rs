@@ -1,0 +1,3 @@
+//! cdc-sentinel library.
+
+pub mod sim;
