@@ -269,7 +269,7 @@ impl Model {
         }
         match p.effect {
             Effect::ApplyTarget => {
-                if let Some(gen) = apply_target(c, at) {
+                if let Some(gen) = apply_target(c, at, timing.retry_wait) {
                     let when = at + timing.stopped_tasks_linger;
                     self.schedule(when, &p.name, Effect::RemoveStoppedTasks { tasks_gen: gen });
                 }
@@ -699,7 +699,7 @@ fn state_json(state: State, trace: Option<&str>, worker: &str, id: Option<u32>) 
 /// Makes the target state visible on the connector and its tasks (a worker's config listener
 /// calling `Worker.setTargetState`). Returns the task generation to delete after the linger
 /// when this was a stop.
-fn apply_target(c: &mut Connector, now: Instant) -> Option<u64> {
+fn apply_target(c: &mut Connector, now: Instant, retry_wait: Duration) -> Option<u64> {
     match c.target {
         Target::Started | Target::Paused => {
             let target = c.target;
@@ -738,7 +738,8 @@ fn apply_target(c: &mut Connector, now: Instant) -> Option<u64> {
                                     t.state = State::Failed;
                                     t.trace = Some(failure.clone());
                                 }
-                                RetryMode::Unlimited => {}
+                                // Retriable: Debezium restarts its coordinator later.
+                                RetryMode::Unlimited => t.next_attempt = now + retry_wait,
                             }
                         }
                     }
@@ -848,6 +849,25 @@ mod tests {
         m.set_target("pg", Target::Started, t0 + Duration::from_millis(200));
         m.settle(t0 + Duration::from_millis(300));
         assert_eq!(m.connectors["pg"].tasks[0].state, State::Failed);
+    }
+
+    #[test]
+    fn paused_unlimited_task_that_lost_its_session_reconnects_after_resume() {
+        let db: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        let (mut m, t0) = model_with(RetryMode::Unlimited, db);
+        let ms = |n| t0 + Duration::from_millis(n);
+        m.tick(t0, &up(db, true));
+        m.set_target("pg", Target::Paused, t0);
+        m.tick(ms(100), &up(db, false));
+        m.tick(ms(150), &up(db, true));
+        m.set_target("pg", Target::Started, ms(150));
+        m.tick(ms(250), &up(db, true));
+        assert_eq!(m.connectors["pg"].tasks[0].state, State::Running);
+        let before = m.connectors["pg"].offset;
+        m.tick(ms(700), &up(db, true));
+        assert_eq!(m.connectors["pg"].offset, before, "waits retry_wait after the error");
+        m.tick(ms(800), &up(db, true));
+        assert_eq!(m.connectors["pg"].offset, before + 1);
     }
 
     #[test]
