@@ -865,7 +865,10 @@ mod tests {
         assert_eq!(m.connectors["pg"].tasks[0].state, State::Running);
         let before = m.connectors["pg"].offset;
         m.tick(ms(700), &up(db, true));
-        assert_eq!(m.connectors["pg"].offset, before, "waits retry_wait after the error");
+        assert_eq!(
+            m.connectors["pg"].offset, before,
+            "waits retry_wait after the error"
+        );
         m.tick(ms(800), &up(db, true));
         assert_eq!(m.connectors["pg"].offset, before + 1);
     }
