@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod probe;
 pub mod recovery;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod target;
