@@ -50,6 +50,22 @@ pub enum Command {
     Demo(DemoArgs),
     /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
     Healthcheck(HealthArgs),
+    /// Run the simulated Kafka Connect worker alone (for test suites).
+    #[command(hide = true)]
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Where the simulated worker listens.
+    #[arg(long, default_value = "127.0.0.1:8083")]
+    pub listen: String,
+    /// Kafka version it reports.
+    #[arg(long, default_value = "3.9.0")]
+    pub version: String,
+    /// NAME=KIND@HOST:PORT[:failfast], KIND oracle or postgres (repeatable).
+    #[arg(long = "connector")]
+    pub connectors: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

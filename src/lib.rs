@@ -12,5 +12,6 @@ pub mod probe;
 pub mod recovery;
 pub mod server;
 pub mod sim;
+pub mod simulate;
 pub mod store;
 pub mod target;

@@ -50,6 +50,16 @@ fn main() -> ExitCode {
         Some(Command::Run(a)) => rt.block_on(run(a)),
         Some(Command::CheckConfig(a)) => check_config(a),
         Some(Command::Healthcheck(h)) => rt.block_on(healthcheck(h)),
+        Some(Command::Simulate(a)) => {
+            init_logging(LogFormat::Text);
+            match rt.block_on(cdc_sentinel::simulate::run(a)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cdc-sentinel simulate: {e:#}");
+                    ExitCode::from(64)
+                }
+            }
+        }
         Some(Command::Demo(d)) => {
             init_logging(d.log_format);
             rt.block_on(cdc_sentinel_demo(d))
@@ -97,7 +107,7 @@ async fn run(a: RunArgs) -> ExitCode {
         }
     };
     tokio::select! {
-        _ = shutdown_signal() => {
+        _ = app::shutdown_signal() => {
             tracing::info!("signal received; finishing the step in flight and writing state");
         }
         // The agent stops by itself only on a fatal error (state file, unsupported worker).
@@ -121,25 +131,6 @@ async fn run(a: RunArgs) -> ExitCode {
             tracing::error!("{e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -349,6 +349,11 @@ pub struct Record {
     pub verify_started_at: Millis,
     #[serde(default)]
     pub running_since: Option<Millis>,
+    /// The resume and restart were seen taking effect (connector RUNNING, nothing FAILED) in
+    /// this attempt. Until then a PAUSED/STOPPED connector or a FAILED task is just Kafka
+    /// Connect's asynchronous effect, not a human nor a new failure.
+    #[serde(default)]
+    pub resume_seen: bool,
     /// The maximum wait was exceeded at least once in this recovery.
     #[serde(default)]
     pub timed_out: bool,
@@ -379,6 +384,7 @@ impl Record {
             restart_pending: false,
             verify_started_at: 0,
             running_since: None,
+            resume_seen: false,
             timed_out: false,
             action_failures: 0,
             retry_at: 0,
@@ -599,6 +605,9 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     }
 
     // From here on the agent holds (or is recovering) this connector.
+    if rec.phase == Phase::Verifying && conn.state == State::Running && !conn.any_failed() {
+        rec.resume_seen = true;
+    }
     if human_took_over(&rec, conn, s) {
         d.events.push(Event::HandedBack {
             state: conn.state,
@@ -802,8 +811,8 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
             };
             conn.state == State::Running || conn.state == other_hold
         }
-        // After our resume, a pause or stop is someone else's.
-        Phase::Verifying => matches!(conn.state, State::Paused | State::Stopped),
+        // After our resume took effect, a pause or stop is someone else's.
+        Phase::Verifying => rec.resume_seen && matches!(conn.state, State::Paused | State::Stopped),
         _ => false,
     }
 }
@@ -812,6 +821,7 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
     rec.phase = Phase::Resuming;
     rec.attempts += 1;
     rec.resume_done = false;
+    rec.resume_seen = false;
     rec.restart_pending = conn.any_failed();
     rec.action_failures = 0;
     rec.retry_at = 0;
@@ -838,7 +848,7 @@ fn verify(
     s: &Settings,
     d: &mut Decision,
 ) -> Option<Option<Record>> {
-    let failure = if conn.any_failed() {
+    let failure = if rec.resume_seen && conn.any_failed() {
         let what: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
         Some(format!("{} FAILED again", what.join(", ")))
     } else if probe.consecutive_failures >= s.down_after {

@@ -443,8 +443,10 @@ fn a_resume_that_does_not_hold_goes_back_to_holding_with_backoff() {
         w.poll(&paused_failed()),
         vec![Action::Resume, Action::RestartFailed]
     );
-    // The task fails again during verification.
-    w.wait(3_000);
+    // The restart takes effect, then the task fails again during verification.
+    w.wait(1_000);
+    assert!(w.poll(&running()).is_empty());
+    w.wait(2_000);
     assert_eq!(w.poll(&failed()), vec![Action::Pause]);
     assert_eq!(w.phase(), Phase::Holding);
     assert_eq!(w.rec.as_ref().unwrap().attempts, 1);
@@ -466,6 +468,31 @@ fn a_resume_that_does_not_hold_goes_back_to_holding_with_backoff() {
         vec![Action::Resume, Action::RestartFailed]
     );
     assert_eq!(w.rec.as_ref().unwrap().attempts, 2);
+}
+
+#[test]
+fn paused_status_right_after_our_resume_is_not_a_human() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll(&paused_failed());
+    assert_eq!(w.phase(), Phase::Verifying);
+    // Resume is asynchronous: the next poll can still read PAUSED.
+    w.wait(100);
+    assert!(w.poll(&paused_failed()).is_empty());
+    assert_eq!(w.phase(), Phase::Verifying);
+    w.poll(&running());
+    // Now it ran; a pause after that is someone else's.
+    w.poll(&conn(State::Paused, &[(State::Paused, None)]));
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandedBack { .. })));
 }
 
 #[test]

@@ -171,7 +171,7 @@ impl Agent {
             self.check_version().await?;
         }
 
-        let wake_at = self.decide_and_act(list, now).await?;
+        let wake_at = self.process(list, now).await?;
         let sleep = match wake_at {
             Some(w) => {
                 Duration::from_millis(w.saturating_sub(self.clock.now_ms()).max(50)).min(poll)
@@ -216,7 +216,8 @@ impl Agent {
         Ok(())
     }
 
-    async fn decide_and_act(
+    /// Everything after a successful poll: decide for every connector, act, publish metrics.
+    pub async fn process(
         &mut self,
         list: ExpandedMap,
         now: u64,
