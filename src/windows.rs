@@ -3,12 +3,12 @@
 //! in Unix time. Pure: `now` is an argument, the zone rules come from the IANA database.
 //!
 //! A weekly window belongs to the day it starts on; an end earlier than the start crosses
-//! midnight. On a DST night the window errs on the long side, so a backup is never left
-//! uncovered: a start in the skipped hour is the moment of the change (when the wall clock
-//! first reads at or after it, as cron runs such jobs), an end in the skipped hour is read with
-//! the offset before the change (02:30 becomes 03:30 daylight time, so the window keeps its
-//! length, as RFC 5545 reads such times); in the repeated hour a start is its first instance
-//! and an end its second.
+//! midnight. On a DST night every wall-clock minute of the window is covered: a start in the
+//! skipped hour is the moment of the change (when the wall clock first reads at or after it,
+//! as cron runs such jobs); an end in the skipped hour is read with the offset before the
+//! change (02:30 becomes 03:30 daylight time, as RFC 5545 reads such times, so a window that
+//! starts before the change keeps its length); in the repeated hour a start is its first
+//! instance and an end its second (01:30-02:30 on a fall-back night lasts two hours).
 
 use std::fmt::Write as _;
 
@@ -343,13 +343,26 @@ impl std::fmt::Display for Schedule {
                 let d = if days.iter().all(|x| *x) {
                     "daily".to_string()
                 } else {
-                    DAY_NAMES
-                        .iter()
-                        .zip(days)
-                        .filter(|(_, on)| **on)
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    // Runs of days as ranges: Mon-Fri, Sat-Sun, Mon,Wed,Fri.
+                    let mut parts = Vec::new();
+                    let mut i = 0;
+                    while i < 7 {
+                        if !days[i] {
+                            i += 1;
+                            continue;
+                        }
+                        let mut j = i;
+                        while j + 1 < 7 && days[j + 1] {
+                            j += 1;
+                        }
+                        parts.push(if j > i {
+                            format!("{}-{}", DAY_NAMES[i], DAY_NAMES[j])
+                        } else {
+                            DAY_NAMES[i].to_string()
+                        });
+                        i = j + 1;
+                    }
+                    parts.join(",")
                 };
                 write!(
                     f,
@@ -449,7 +462,9 @@ where
 pub fn describe(windows: &[Window], from: Millis, count: usize) -> String {
     let mut s = String::new();
     if windows.is_empty() {
-        s.push_str("no maintenance windows (give --maintenance or [[maintenance]] tables in --config)\n");
+        s.push_str(
+            "no maintenance windows (give --maintenance or [[maintenance]] tables in --config)\n",
+        );
         return s;
     }
     for (i, w) in windows.iter().enumerate() {
@@ -463,7 +478,11 @@ pub fn describe(windows: &[Window], from: Millis, count: usize) -> String {
         );
         let next = w.schedule.next(from, count);
         if next.is_empty() {
-            let _ = writeln!(s, "  no occurrence after {}", to_utc(from).format("%Y-%m-%d %H:%M UTC"));
+            let _ = writeln!(
+                s,
+                "  no occurrence after {}",
+                to_utc(from).format("%Y-%m-%d %H:%M UTC")
+            );
         }
         for o in next {
             let (a, b) = (to_utc(o.start), to_utc(o.end));
@@ -534,6 +553,10 @@ mod tests {
         assert_eq!(s.to_string(), "daily 01:50-02:30 Asia/Seoul");
         let s = parse_when("Mon,Wed,Fri  9:05-23:59  UTC").unwrap();
         assert_eq!(s.to_string(), "Mon,Wed,Fri 09:05-23:59 UTC");
+        let s = parse_when("Sat-Sun,mon-fri 01:00-02:00 UTC").unwrap();
+        assert_eq!(s.to_string(), "daily 01:00-02:00 UTC");
+        let s = parse_when("Fri-Tue 01:00-02:00 Europe/Berlin").unwrap();
+        assert_eq!(s.to_string(), "Mon-Tue,Fri-Sun 01:00-02:00 Europe/Berlin");
     }
 
     #[test]
@@ -593,7 +616,10 @@ mod tests {
             end: Some("2026-12-24T04:00:00+09:00".into()),
             ..Default::default()
         });
-        assert!(e.contains("start") && e.contains("2026-12-24T01:00:00+09:00"), "{e}");
+        assert!(
+            e.contains("start") && e.contains("2026-12-24T01:00:00+09:00"),
+            "{e}"
+        );
         let e = err(MaintenanceEntry {
             start: Some("2026-12-24T04:00:00+09:00".into()),
             end: Some("2026-12-24T01:00:00+09:00".into()),
@@ -647,7 +673,10 @@ mod tests {
             active_until(&ws, "inv", None, ms("2026-11-21T00:10:00Z")),
             Some(ms("2026-11-21T00:30:00Z"))
         );
-        assert_eq!(active_until(&ws, "inv", None, ms("2026-11-21T23:40:00Z")), None);
+        assert_eq!(
+            active_until(&ws, "inv", None, ms("2026-11-21T23:40:00Z")),
+            None
+        );
     }
 
     #[test]
@@ -728,7 +757,12 @@ mod tests {
     fn listing_shows_local_time_and_utc() {
         let ws = [global("daily 23:30-00:30 Asia/Seoul")];
         let text = describe(&ws, ms("2026-11-21T12:00:00Z"), 2);
-        assert!(text.contains("window 1: daily 23:30-00:30 Asia/Seoul  (every connector; from --maintenance)"), "{text}");
+        assert!(
+            text.contains(
+                "window 1: daily 23:30-00:30 Asia/Seoul  (every connector; from --maintenance)"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("Sat 2026-11-21 23:30 KST -> Sun 2026-11-22 00:30 KST   = Sat 2026-11-21 14:30 UTC -> 15:30 UTC  (1h)"),
             "{text}"
