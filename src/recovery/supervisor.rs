@@ -289,6 +289,9 @@ impl Agent {
             // A held connector keeps the target it was held for.
             let target = prev.as_ref().and_then(|r| r.target.clone()).or(target);
             let probe = target.as_deref().and_then(|t| self.board.get(t));
+            let maintenance =
+                crate::windows::active_until(&cfg.maintenance, name, target.as_deref(), now)
+                    .map(|ends_at| core::Maintenance { ends_at });
             let input = Input {
                 now,
                 conn,
@@ -296,6 +299,7 @@ impl Agent {
                 probe: probe.as_ref(),
                 settings: &settings,
                 handed_back_at: self.state.handed_back.get(name).copied(),
+                maintenance,
             };
             let d = core::step(name, prev.as_ref(), &input);
             let ctx = self.ctx(
