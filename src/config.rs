@@ -51,6 +51,62 @@ pub enum Command {
     Demo(DemoArgs),
     /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
     Healthcheck(HealthArgs),
+    /// Print the next occurrences of every maintenance window, in its time zone and in UTC.
+    Windows(WindowsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WindowsArgs {
+    /// TOML file with [[maintenance]] tables (the agent's --config).
+    #[arg(long, env = "CDC_SENTINEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// A window for every connector, as for `run` (repeatable).
+    #[arg(
+        long = "maintenance",
+        env = "CDC_SENTINEL_MAINTENANCE",
+        value_delimiter = ';'
+    )]
+    pub maintenance: Vec<String>,
+    /// Occurrences to show per window.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+    /// List from this time instead of now (RFC 3339, e.g. 2026-03-07T12:00:00-05:00), to check a DST night ahead.
+    #[arg(long)]
+    pub from: Option<String>,
+}
+
+impl WindowsArgs {
+    /// The windows (`--maintenance`, then the file's) and the time to list from, if given.
+    pub fn load(&self) -> Result<(Vec<Window>, Option<u64>), ConfigError> {
+        let from = self
+            .from
+            .as_deref()
+            .map(|f| {
+                chrono::DateTime::parse_from_rfc3339(f.trim())
+                    .map(|t| t.timestamp_millis().max(0) as u64)
+                    .map_err(|e| {
+                        usage(format!(
+                            "--from {f:?}: {e}: expected a time like 2026-03-07T12:00:00-05:00"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let mut list = flag_windows(&self.maintenance)?;
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                file_err(format!("--config {}: cannot read it ({e})", path.display()))
+            })?;
+            let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                file_err(format!(
+                    "--config {}: {}",
+                    path.display(),
+                    e.to_string().trim()
+                ))
+            })?;
+            list.extend(file_windows(path, &fc.maintenance)?);
+        }
+        Ok((list, from))
+    }
 }
 
 /// `--maintenance` values: windows for every selected connector.
@@ -857,6 +913,26 @@ end = "2026-12-24T04:00:00+09:00"
             text.contains("maintenance        = Mon-Fri 01:50-02:30 Asia/Seoul (connectors inv; targets crm-db:1521/CRM; from --config"),
             "{text}"
         );
+        // The `windows` subcommand reads the same.
+        let w = match Cli::try_parse_from([
+            "cdc-sentinel",
+            "windows",
+            "--config",
+            p.to_str().unwrap(),
+            "--count",
+            "2",
+            "--from",
+            "2026-12-23T00:00:00Z",
+        ])
+        .unwrap()
+        .command
+        {
+            Some(Command::Windows(w)) => w,
+            _ => unreachable!(),
+        };
+        let (list, from) = w.load().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(from, Some(1_797_984_000_000));
     }
 
     #[test]
@@ -903,6 +979,20 @@ end = "2026-12-24T04:00:00+09:00"
             .unwrap_err();
         assert_eq!(e.exit_code, 78);
         assert!(e.message.contains("connector"), "{}", e.message);
+        // The `windows` subcommand: the same codes.
+        let w = |v: &[&str]| match Cli::try_parse_from(v).unwrap().command {
+            Some(Command::Windows(w)) => w,
+            _ => unreachable!(),
+        };
+        let e = w(&["x", "windows", "--maintenance", "nightly 01:00-02:00 UTC"])
+            .load()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 64);
+        let e = w(&["x", "windows", "--config", p.to_str().unwrap()])
+            .load()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 78);
+        assert!(Cli::try_parse_from(["x", "windows", "--count", "0"]).is_err());
     }
 
     #[test]
