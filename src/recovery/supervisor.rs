@@ -484,6 +484,7 @@ impl Agent {
     }
 
     fn publish(&self, obs: &BTreeMap<String, (ConnectorObs, Result<Target, String>)>) {
+        let now = self.clock.now_ms();
         let mut views = Vec::with_capacity(obs.len());
         for (name, (c, target)) in obs {
             let mut tasks = [0u32; 6];
@@ -497,6 +498,14 @@ impl Agent {
             let target = rec
                 .and_then(|r| r.target.clone())
                 .or_else(|| target.as_ref().ok().map(|t| t.label()));
+            let maintenance = selected
+                && crate::windows::active_until(
+                    &self.cfg.maintenance,
+                    name,
+                    target.as_deref(),
+                    now,
+                )
+                .is_some();
             views.push(ConnectorView {
                 name: name.clone(),
                 state: c.state,
@@ -509,6 +518,7 @@ impl Agent {
                 started_at_ms: rec.map(|r| r.started_at),
                 max_wait_secs: self.cfg.settings_for(name).max_wait as f64 / 1000.0,
                 attempts: rec.map(|r| r.attempts).unwrap_or(0),
+                maintenance,
             });
         }
         self.metrics.set_connectors(views);
