@@ -15,3 +15,4 @@ pub mod sim;
 pub mod simulate;
 pub mod store;
 pub mod target;
+pub mod windows;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cdc_sentinel::app;
 use cdc_sentinel::clock::Clock;
-use cdc_sentinel::config::{Cli, Command, HealthArgs, LogFormat, RunArgs};
+use cdc_sentinel::config::{Cli, Command, HealthArgs, LogFormat, RunArgs, WindowsArgs};
 use clap::Parser;
 
 fn init_logging(format: LogFormat) {
@@ -60,6 +60,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Windows(w)) => windows(w),
         Some(Command::Demo(d)) => {
             init_logging(d.log_format);
             rt.block_on(cdc_sentinel_demo(d))
@@ -81,6 +82,24 @@ fn check_config(a: RunArgs) -> ExitCode {
     match a.validate() {
         Ok(cfg) => {
             print!("{}", cfg.describe());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cdc-sentinel: {}", e.message);
+            ExitCode::from(e.exit_code as u8)
+        }
+    }
+}
+
+/// `cdc-sentinel windows`: the next occurrences of every maintenance window.
+fn windows(w: WindowsArgs) -> ExitCode {
+    match w.load() {
+        Ok((list, from)) => {
+            let from = from.unwrap_or_else(|| Clock::system().now_ms());
+            print!(
+                "{}",
+                cdc_sentinel::windows::describe(&list, from, w.count as usize)
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -32,6 +32,8 @@ pub struct ConnectorView {
     pub started_at_ms: Option<u64>,
     pub max_wait_secs: f64,
     pub attempts: u32,
+    /// A maintenance window applies to the connector now.
+    pub maintenance: bool,
 }
 
 /// Cheap to clone: everything is behind `Arc`s.
@@ -249,7 +251,7 @@ impl Metrics {
                     // Zero series, so rate() and increase() work from the first failure on.
                     self.task_failures.with_label_values(&[&v.name]).inc_by(0);
                     self.timeouts.with_label_values(&[&v.name]).inc_by(0);
-                    for reason in ["task_failed", "probe_failed"] {
+                    for reason in ["task_failed", "probe_failed", "maintenance"] {
                         self.recoveries_started
                             .with_label_values(&[&v.name, reason])
                             .inc_by(0);
@@ -575,6 +577,20 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
             v.attempts,
         );
     }
+    family(
+        out,
+        "cdc_sentinel_maintenance_active",
+        "1 while a maintenance window applies to the connector.",
+    );
+    for v in views.iter().filter(|v| v.selected) {
+        line(
+            out,
+            "cdc_sentinel_maintenance_active",
+            &v.name,
+            &[],
+            v.maintenance as u8,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -596,6 +612,7 @@ mod tests {
             started_at_ms: None,
             max_wait_secs: 1800.0,
             attempts: 0,
+            maintenance: false,
         }]);
         let text = m.render();
         assert!(
@@ -605,5 +622,43 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"cdc_sentinel_build_info{revision="abc",version="0.1.0"} 1"#));
+    }
+
+    #[test]
+    fn maintenance_active_for_every_selected_connector() {
+        let m = Metrics::new("0.1.0", "abc", false);
+        let view = |name: &str, selected: bool, maintenance: bool| ConnectorView {
+            name: name.into(),
+            state: State::Paused,
+            tasks: [0, 0, 1, 0, 0, 0],
+            selected,
+            target: Some("db:1521".into()),
+            phase: Phase::Waiting,
+            reason: Some("maintenance".into()),
+            managed: true,
+            started_at_ms: Some(1_000),
+            max_wait_secs: 1800.0,
+            attempts: 0,
+            maintenance,
+        };
+        m.set_connectors(vec![
+            view("inv", true, true),
+            view("crm", true, false),
+            view("other", false, true),
+        ]);
+        let text = m.render();
+        assert!(
+            text.contains("# TYPE cdc_sentinel_maintenance_active gauge"),
+            "{text}"
+        );
+        assert!(text.contains(r#"cdc_sentinel_maintenance_active{connector="inv"} 1"#));
+        assert!(text.contains(r#"cdc_sentinel_maintenance_active{connector="crm"} 0"#));
+        assert!(!text.contains(r#"cdc_sentinel_maintenance_active{connector="other"}"#));
+        assert!(text.contains(
+            r#"cdc_sentinel_recovery_info{connector="inv",target="db:1521",reason="maintenance"} 1"#
+        ));
+        assert!(text.contains(
+            r#"cdc_sentinel_recoveries_started_total{connector="crm",reason="maintenance"} 0"#
+        ));
     }
 }

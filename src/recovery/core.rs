@@ -365,6 +365,10 @@ pub struct Record {
     /// Polls in a row in which the connector was missing.
     #[serde(default)]
     pub missing_polls: u32,
+    /// The maximum wait counts from the later of this and `started_at`: the end of the
+    /// maintenance window that applied to the connector while it was held (0: none).
+    #[serde(default)]
+    pub wait_from: Millis,
 }
 
 impl Record {
@@ -389,6 +393,7 @@ impl Record {
             action_failures: 0,
             retry_at: 0,
             missing_polls: 0,
+            wait_from: 0,
         }
     }
 
@@ -514,6 +519,15 @@ pub struct Input<'a> {
     /// A human took this connector back from the agent at this time; no new hold until its
     /// database has been seen up again.
     pub handed_back_at: Option<Millis>,
+    /// `Some` while a maintenance window applies to this connector.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// A planned maintenance window under way for a connector (see `windows.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// When it ends: nothing is resumed before, and the maximum wait counts from here.
+    pub ends_at: Millis,
 }
 
 /// The result of one decision.
@@ -622,6 +636,15 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     // Only probes made after the (latest) hold count: successes from before it say nothing.
     let db_back = probe.successes_since(rec.held_at) >= s.up_after;
 
+    // While a window applies, nothing is resumed (whatever started the hold), and the maximum
+    // wait counts from no earlier than the window's end.
+    if let Some(m) = input.maintenance {
+        if !rec.timed_out {
+            rec.wait_from = rec.wait_from.max(m.ends_at);
+        }
+        d.wake_at = Some(m.ends_at);
+    }
+
     match rec.phase {
         Phase::Holding | Phase::TimedOut if !rec.hold_confirmed => {
             if conn.state == rec.held_state()
@@ -652,16 +675,17 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         _ => {}
     }
 
-    // The maximum wait counts from the start of the recovery.
+    // The maximum wait counts from the start of the recovery, or from the end of its window.
     let elapsed = now.saturating_sub(rec.started_at);
+    let waited = now.saturating_sub(rec.started_at.max(rec.wait_from));
     if matches!(rec.phase, Phase::Holding | Phase::Waiting)
-        && elapsed >= s.max_wait
+        && waited >= s.max_wait
         && !rec.timed_out
     {
         rec.phase = Phase::TimedOut;
         rec.timed_out = true;
         d.events.push(Event::TimedOut {
-            elapsed,
+            elapsed: waited,
             last_reason: probe.last_reason.clone(),
             last_detail: probe.last_detail.clone(),
         });
@@ -672,6 +696,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             if db_back
                 && now >= rec.not_before
                 && rec.hold_confirmed
+                && input.maintenance.is_none()
                 && (rec.phase == Phase::Waiting || s.after_timeout == AfterTimeout::Resume) =>
         {
             d.events.push(Event::DatabaseBack {
@@ -719,10 +744,11 @@ fn watching(input: &Input, d: &mut Decision) {
     let Some(conn) = input.conn else { return };
     let probe = input.probe.cloned().unwrap_or_default();
 
-    // A human's hand-back lasts until the database has been seen up again.
+    // A human's hand-back lasts until the database has been seen up again (and at least to
+    // the end of a window under way: a human who resumed it during the window keeps it).
     let mut suppressed = false;
     if let Some(t) = input.handed_back_at {
-        if probe.successes_since(t) >= s.up_after {
+        if probe.successes_since(t) >= s.up_after && input.maintenance.is_none() {
             d.handed_back = Some(None);
         } else {
             suppressed = true;
@@ -754,6 +780,15 @@ fn watching(input: &Input, d: &mut Decision) {
     }
     let Some(target) = input.target else { return };
 
+    // A planned window: held at its start (or at once, if it is under way), database up or not.
+    if let Some(m) = input.maintenance {
+        start_hold(HoldReason::Maintenance, target, now, s, d);
+        if let Some(r) = d.record.as_mut() {
+            r.wait_from = m.ends_at;
+        }
+        d.wake_at = Some(m.ends_at);
+        return;
+    }
     if conn.any_failed() {
         let failed: Vec<(String, &str)> = conn.failed_traces().collect();
         let summary = failed

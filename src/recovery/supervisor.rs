@@ -290,6 +290,9 @@ impl Agent {
             // A held connector keeps the target it was held for.
             let target = prev.as_ref().and_then(|r| r.target.clone()).or(target);
             let probe = target.as_deref().and_then(|t| self.board.get(t));
+            let maintenance =
+                crate::windows::active_until(&cfg.maintenance, name, target.as_deref(), now)
+                    .map(|ends_at| core::Maintenance { ends_at });
             let input = Input {
                 now,
                 conn,
@@ -297,6 +300,7 @@ impl Agent {
                 probe: probe.as_ref(),
                 settings: &settings,
                 handed_back_at: self.state.handed_back.get(name).copied(),
+                maintenance,
             };
             let d = core::step(name, prev.as_ref(), &input);
             let ctx = self.ctx(
@@ -481,6 +485,7 @@ impl Agent {
     }
 
     fn publish(&self, obs: &BTreeMap<String, (ConnectorObs, Result<Target, String>)>) {
+        let now = self.clock.now_ms();
         let mut views = Vec::with_capacity(obs.len());
         for (name, (c, target)) in obs {
             let mut tasks = [0u32; 6];
@@ -494,6 +499,14 @@ impl Agent {
             let target = rec
                 .and_then(|r| r.target.clone())
                 .or_else(|| target.as_ref().ok().map(|t| t.label()));
+            let maintenance = selected
+                && crate::windows::active_until(
+                    &self.cfg.maintenance,
+                    name,
+                    target.as_deref(),
+                    now,
+                )
+                .is_some();
             views.push(ConnectorView {
                 name: name.clone(),
                 state: c.state,
@@ -506,6 +519,7 @@ impl Agent {
                 started_at_ms: rec.map(|r| r.started_at),
                 max_wait_secs: self.cfg.settings_for(name).max_wait as f64 / 1000.0,
                 attempts: rec.map(|r| r.attempts).unwrap_or(0),
+                maintenance,
             });
         }
         self.metrics.set_connectors(views);
