@@ -50,6 +50,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
     Healthcheck(HealthArgs),
+    /// Probe a database once (or --count times) like the agent does: exit 0 up, 1 down, 2 bad input.
+    Probe(crate::probe::cli::ProbeArgs),
 }
 
 #[derive(Args, Debug, Clone)]
