@@ -193,39 +193,40 @@ pub fn handshake_response(g: &Greeting, seq: u8) -> Vec<u8> {
 /// One exchange on an open connection. Generic over the stream so the parser can be fed any
 /// bytes.
 pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, deadline: Instant) -> Outcome {
-    let (seq, payload) =
-        match read_packet(s, deadline).await {
-            Ok(p) => p,
-            Err(ReadErr::Timeout) => {
-                return (
-                    Reason::Timeout,
-                    "port open, but no MySQL handshake before the timeout".into(),
-                    None,
-                )
-            }
-            Err(ReadErr::Closed { got: 0 }) => {
-                return (
-                    Reason::ProtocolError,
-                    "the server closed the connection without a handshake".into(),
-                    None,
-                )
-            }
-            Err(ReadErr::Closed { got }) => return (
+    let (seq, payload) = match read_packet(s, deadline).await {
+        Ok(p) => p,
+        Err(ReadErr::Timeout) => {
+            return (
+                Reason::Timeout,
+                "port open, but no MySQL handshake before the timeout".into(),
+                None,
+            )
+        }
+        Err(ReadErr::Closed { got: 0 }) => {
+            return (
+                Reason::ProtocolError,
+                "the server closed the connection without a handshake".into(),
+                None,
+            )
+        }
+        Err(ReadErr::Closed { got }) => {
+            return (
                 Reason::ProtocolError,
                 format!(
                     "the server closed the connection in the middle of its handshake ({got} bytes)"
                 ),
                 None,
-            ),
-            Err(ReadErr::Io(e)) => {
-                return (
-                    Reason::ProtocolError,
-                    format!("connection failed before the handshake: {e}"),
-                    None,
-                )
-            }
-            Err(ReadErr::Bad(m)) => return (Reason::ProtocolError, m, None),
-        };
+            )
+        }
+        Err(ReadErr::Io(e)) => {
+            return (
+                Reason::ProtocolError,
+                format!("connection failed before the handshake: {e}"),
+                None,
+            )
+        }
+        Err(ReadErr::Bad(m)) => return (Reason::ProtocolError, m, None),
+    };
     if payload[0] == 0xff {
         return match parse_err(&payload) {
             Some((code, msg)) => classify_err(code, &msg),

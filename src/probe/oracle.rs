@@ -201,6 +201,23 @@ async fn read_packet<S: AsyncRead + Unpin>(
             &header
         )));
     }
+    if !matches!(
+        header[4],
+        TNS_CONNECT
+            | TNS_ACCEPT
+            | TNS_REFUSE
+            | TNS_REDIRECT
+            | TNS_DATA
+            | TNS_RESEND
+            | TNS_MARKER
+            | TNS_CONTROL
+    ) {
+        // Don't wait for the body of something that is not TNS (an HTTP server, say).
+        return Err(ReadErr::Bad(format!(
+            "not a TNS packet (header {:02x?}, unknown type {})",
+            &header, header[4]
+        )));
+    }
     if len > MAX_PACKET {
         return Err(ReadErr::Bad(format!(
             "TNS packet of {len} bytes exceeds the 64 KiB cap"

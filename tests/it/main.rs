@@ -1,1 +1,3 @@
-
+mod probe_oracle;
+mod probe_oracledb;
+mod probe_tns_listener;
