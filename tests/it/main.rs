@@ -1,3 +1,4 @@
+mod probe_cli;
 mod probe_oracle;
 mod probe_oracledb;
 mod probe_tns_listener;
