@@ -4,6 +4,7 @@
 //! is) up, 1 when down, 2 on bad input.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -90,6 +91,11 @@ fn fmt_latency(d: Duration) -> String {
     format!("{:.1}ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Prints a line; a closed stdout (`| head -1`) is not an error worth a panic.
+fn out(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 /// Runs the subcommand.
 pub async fn run(a: ProbeArgs) -> ExitCode {
     let t = match target(&a) {
@@ -107,19 +113,19 @@ pub async fn run(a: ProbeArgs) -> ExitCode {
             tokio::time::sleep(a.interval).await;
         }
         let r = probe(&t, a.timeout).await;
-        println!("{}", render(&t, &r));
+        out(&render(&t, &r));
         last_up = r.up();
         up += r.up() as u32;
         latencies.push(r.duration);
     }
     if t.protocol == Protocol::Oracle && last_up {
-        println!("     note: ACCEPT proves the service is registered and has a free handler; a MOUNTED database accepts on its default service too (docs/probes.md: an open-only service)");
+        out("     note: ACCEPT proves the service is registered and has a free handler; a MOUNTED database accepts on its default service too (docs/probes.md: an open-only service)");
     }
     if a.count > 1 {
         let min = latencies.iter().min().copied().unwrap_or_default();
         let max = latencies.iter().max().copied().unwrap_or_default();
         let avg = latencies.iter().sum::<Duration>() / latencies.len().max(1) as u32;
-        println!(
+        out(&format!(
             "--- {}: {} probes, {} up, {} down; latency min/avg/max {}/{}/{}",
             t.url(),
             a.count,
@@ -128,7 +134,7 @@ pub async fn run(a: ProbeArgs) -> ExitCode {
             fmt_latency(min),
             fmt_latency(avg),
             fmt_latency(max)
-        );
+        ));
     }
     if last_up {
         ExitCode::SUCCESS

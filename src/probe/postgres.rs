@@ -1,5 +1,5 @@
 //! PostgreSQL readiness the way `pg_isready` sees it, without credentials: a StartupMessage for
-//! user `cdc_sentinel`, then the first answer. An authentication request, or an ErrorResponse
+//! user `cdc_sentinel` (database `postgres`), then the first answer. An authentication request, or an ErrorResponse
 //! about the login itself (unknown role or database, no pg_hba entry), means the server accepts
 //! connections; SQLSTATE 57P03 (starting up, shutting down, in recovery) means it does not, and
 //! 53300 means it is full. The probe closes at the password request (PostgreSQL logs nothing for
@@ -13,6 +13,9 @@ use crate::target::Target;
 
 /// The role the StartupMessage names. It needs to exist nowhere.
 pub const USER: &str = "cdc_sentinel";
+/// The database the StartupMessage names: present in nearly every cluster, so a DBA who lets
+/// the probe role in (trust, from the agent's host) gets a clean connect/disconnect.
+pub const DATABASE: &str = "postgres";
 /// `application_name`, shown in `log_line_prefix` `%a` and pg_stat_activity.
 pub const APPLICATION_NAME: &str = "cdc-sentinel";
 /// No message larger than this is read.
@@ -24,7 +27,11 @@ const MAX_MESSAGES: usize = 64;
 pub fn startup_message() -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&196608u32.to_be_bytes());
-    for (k, v) in [("user", USER), ("application_name", APPLICATION_NAME)] {
+    for (k, v) in [
+        ("user", USER),
+        ("database", DATABASE),
+        ("application_name", APPLICATION_NAME),
+    ] {
         body.extend_from_slice(k.as_bytes());
         body.push(0);
         body.extend_from_slice(v.as_bytes());
@@ -322,7 +329,9 @@ mod tests {
         );
         assert_eq!(&m[4..8], &[0, 3, 0, 0]);
         let text = String::from_utf8_lossy(&m[8..]);
-        assert!(text.contains("user\0cdc_sentinel\0application_name\0cdc-sentinel\0"));
+        assert!(text.contains(
+            "user\0cdc_sentinel\0database\0postgres\0application_name\0cdc-sentinel\0\0"
+        ));
         assert!(!text.contains("password"));
     }
 
