@@ -145,7 +145,11 @@ pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, String> {
         .take(256)
         .position(|&b| b == 0)
         .ok_or("handshake without a terminated server version")?;
-    let version = printable(&rest[..nul], 100);
+    let mut version = printable(&rest[..nul], 100);
+    // MariaDB prefixes its version with "5.5.5-" for old replication clients.
+    if version.starts_with("5.5.5-") && version.contains("MariaDB") {
+        version.drain(..6);
+    }
     if version.is_empty() {
         return Err("handshake with an empty server version".into());
     }
@@ -353,7 +357,7 @@ mod tests {
         ));
         let (o, w) = feed(&r, false).await;
         assert_eq!(o.0, Reason::Ok, "{o:?}");
-        assert_eq!(o.2.as_deref(), Some("5.5.5-10.11.6-MariaDB-0+deb12u1"));
+        assert_eq!(o.2.as_deref(), Some("10.11.6-MariaDB-0+deb12u1"));
         assert!(o.1.contains("1045"), "{o:?}");
         // One HandshakeResponse41, sequence 1, naming the probe account, no password.
         assert_eq!(w[3], 1);

@@ -35,6 +35,7 @@ async fn down_service_prints_the_listener_error_and_exits_1() {
     let l = TnsListener::start(vec![vec![Reply::Refuse(12514)]]).await;
     let o = run_async(vec![format!("oracle://127.0.0.1:{}/ORCLPDB1", l.port)]).await;
     let (out, err) = text(&o);
+    print!("{out}");
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(out.starts_with("DOWN oracle://127.0.0.1:"), "{out}");
     for want in [
@@ -53,23 +54,24 @@ async fn open_service_exits_0_and_count_prints_a_summary() {
     let o = run_async(vec![
         format!("oracle://127.0.0.1:{}/ORCLPDB1", l.port),
         "--count".into(),
-        "3".into(),
+        "20".into(),
         "--interval".into(),
-        "50ms".into(),
+        "20ms".into(),
     ])
     .await;
     let (out, err) = text(&o);
+    print!("{out}");
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
-    assert_eq!(out.matches("UP   oracle://").count(), 3, "{out}");
+    assert_eq!(out.matches("UP   oracle://").count(), 20, "{out}");
     assert!(
-        out.contains("3 probes, 3 up, 0 down; latency min/avg/max"),
+        out.contains("20 probes, 20 up, 0 down; latency min/avg/max"),
         "{out}"
     );
     assert!(
         out.contains("MOUNTED"),
         "the ACCEPT caveat is printed: {out}"
     );
-    assert_eq!(l.conns().len(), 3);
+    assert_eq!(l.conns().len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
