@@ -56,6 +56,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print the next occurrences of every maintenance window, in its time zone and in UTC.
     Windows(WindowsArgs),
+    /// Probe a database once (or --count times) like the agent does: exit 0 up, 1 down, 2 bad input.
+    Probe(crate::probe::cli::ProbeArgs),
 }
 
 #[derive(Args, Debug, Clone)]

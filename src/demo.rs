@@ -45,10 +45,18 @@ impl DemoDb {
     }
 
     fn serve(&mut self, l: TcpListener) {
+        // A database going down drops its sessions too: every connection lives in this task.
         self.task = Some(tokio::spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
             loop {
-                if let Ok((s, _)) = l.accept().await {
-                    drop(s);
+                tokio::select! {
+                    r = l.accept() => {
+                        if let Ok((s, _)) = r {
+                            // Answers TNS, PostgreSQL and MySQL probes like an open database.
+                            sessions.spawn(crate::sim::standin::answer_as_database(s));
+                        }
+                    }
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 }
             }
         }));

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if cdc_sentinel::probe::cli::invoked() => {
+                    cdc_sentinel::probe::cli::EXIT_BAD_INPUT
+                }
                 _ => 64,
             };
             let _ = e.print();
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Windows(w)) => windows(w),
+        Some(Command::Probe(p)) => rt.block_on(cdc_sentinel::probe::cli::run(p)),
         Some(Command::Demo(d)) => {
             init_logging(d.log_format);
             rt.block_on(cdc_sentinel_demo(d))

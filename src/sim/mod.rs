@@ -28,6 +28,7 @@
 mod db;
 mod http;
 mod model;
+pub mod standin;
 mod trace;
 
 use std::collections::BTreeMap;

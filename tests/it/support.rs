@@ -13,8 +13,8 @@ use clap::Parser;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 
-/// A database stand-in: a TCP listener on 127.0.0.1 that accepts and drops connections, and
-/// that a test can close (connection refused) and open again on the same port.
+/// A database stand-in: a TCP listener on 127.0.0.1 that answers every protocol probe like an
+/// open database, and that a test can close (connection refused) and open again on the same port.
 pub struct Db {
     pub addr: SocketAddr,
     task: Option<JoinHandle<()>>,
@@ -37,10 +37,18 @@ impl Db {
     }
 
     fn serve(&mut self, l: TcpListener) {
+        // A database going down drops its sessions too: every connection lives in this task.
         self.task = Some(tokio::spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
             loop {
-                if let Ok((s, _)) = l.accept().await {
-                    drop(s);
+                tokio::select! {
+                    r = l.accept() => {
+                        if let Ok((s, _)) = r {
+                            // Answers TNS, PostgreSQL and MySQL probes like an open database.
+                            sessions.spawn(cdc_sentinel::sim::standin::answer_as_database(s));
+                        }
+                    }
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 }
             }
         }));
