@@ -69,6 +69,8 @@ logger.reflections.name = org.reflections
 logger.reflections.level = ERROR
 logger.clients.name = org.apache.kafka.clients
 logger.clients.level = WARN
+logger.telemetry.name = org.apache.kafka.common.telemetry
+logger.telemetry.level = WARN
 """
 
 
@@ -78,6 +80,14 @@ class EnvError(Exception):
 
 def log(msg):
     print(f"[env {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def exit_on_signals():
+    """SIGTERM/SIGHUP raise SystemExit so `finally:` teardowns run (SIGINT already raises)."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, handler)
 
 
 def free_port():
@@ -347,8 +357,9 @@ class Env:
                 "wal_level = logical\n"
                 "max_wal_senders = 10\n"
                 "max_replication_slots = 10\n"
+                # fsync=off only matters if the machine crashes; synchronous_commit stays on, else
+                # `pg_ctl stop -m immediate` loses rows whose commit was already acknowledged.
                 "fsync = off\n"
-                "synchronous_commit = off\n"
                 "full_page_writes = off\n"
                 "shared_buffers = 32MB\n"
             )
