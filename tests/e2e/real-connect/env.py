@@ -514,9 +514,11 @@ plugin.path={self.paths['PLUGIN_PATH']}
         return time.monotonic() - t0
 
     def worker_log_tail(self, n=60):
+        """The last n lines of the worker log, without the test's own status GETs."""
         try:
             with open(self.worker_log, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
+                lines = [ln for ln in f if not ("Python-urllib" in ln and '"GET ' in ln)]
+                return "".join(lines[-n:])
         except OSError as e:
             return f"(no worker log: {e})"
 
