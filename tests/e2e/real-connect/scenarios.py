@@ -17,6 +17,7 @@ Scenarios:
   5  the agent is SIGKILLed while waiting: a new process with the same state file finishes
   6  --hold-with stop: tasks torn down, resumed from committed offsets without loss
   7  the worker restarts during the hold: target state survives, no action on stale data
+  8  a human stops a connector right after the agent paused it (before the agent saw its pause)
 """
 
 import argparse
@@ -539,7 +540,8 @@ def s4_human_pause(ctx):
     check(code == 202, f"human PUT pause {HID} -> {code} {body}")
     ctx.mark("stop_to_human_pause_s", time.monotonic() - t_stop)
     wait_state(env, FF, lambda s, t: s == "PAUSED", 30, "held by the agent")
-    a.wait_metric("cdc_sentinel_managed", {"connector": FF}, lambda v: v == 1, 10)
+    # the agent has seen its own hold in /status (scenario 8 covers a human faster than that)
+    a.wait_metric("cdc_sentinel_recovery_phase", {"connector": FF, "phase": "waiting"}, lambda v: v == 1, 10)
     code, body = env.rest("PUT", f"/connectors/{FF}/stop")
     check(code == 204, f"human PUT stop {FF} -> {code} {body}")
     a.wait_metric("cdc_sentinel_managed", {"connector": FF}, lambda v: v == 0, 10,
@@ -645,7 +647,8 @@ def s7_worker_restart(ctx):
     env.stop_pg("immediate")
     for c in BOTH:
         wait_state(env, c, lambda s, t: s == "PAUSED", 30, "held")
-        a.wait_metric("cdc_sentinel_managed", {"connector": c}, lambda v: v == 1, 10)
+        a.wait_metric("cdc_sentinel_recovery_phase", {"connector": c, "phase": "waiting"}, lambda v: v == 1, 10,
+                      f"{c}'s hold confirmed (phase waiting)")
     actions0 = {c: a.value("cdc_sentinel_actions_total", connector=c) or 0 for c in BOTH}
     with Timeline(env) as tl:
         ctx.tl = tl
@@ -677,6 +680,46 @@ def s7_worker_restart(ctx):
     ctx.all_rows_arrive()
 
 
+def s8_human_stop_before_confirm(ctx):
+    """A human stops pg-failfast right after the agent paused it, before the agent's next poll has
+    seen its own pause: the stop is the human's and is never turned back into a pause or resumed
+    (not even after the agent's hold-confirmation timeout of max(6 polls, 30 s))."""
+    env = ctx.env
+    a = ctx.agent(["--max-wait", "120s"])
+    ctx.insert("before", 3)
+    env.stop_pg("immediate")
+    wait_state(env, FF, lambda s, t: s == "PAUSED", 30, "paused by the agent")
+    code, body = env.rest("PUT", f"/connectors/{FF}/stop")
+    t_human = time.monotonic()
+    check(code == 204, f"human PUT stop {FF} -> {code} {body}")
+    phase_then = a.phase(FF)
+    ctx.note(f"agent phase for {FF} when the human's stop landed: {phase_then}")
+    wait_state(env, FF, lambda s, t: s == "STOPPED", 10, "STOPPED by the human")
+    pauses0 = a.value("cdc_sentinel_actions_total", connector=FF, action="pause") or 0
+    with Timeline(env) as tl:
+        ctx.tl = tl
+        # past the agent's confirmation timeout (30 s with --poll-interval 1s), database still down
+        time.sleep(35)
+        seen = tl.states_between(FF, t_human, time.monotonic())
+        check(all(s[0] == "STOPPED" for s in seen[1:]),
+              f"{FF}: the human's STOP was overridden while the database was down: {seen}")
+        check((a.value("cdc_sentinel_actions_total", connector=FF, action="pause") or 0) == pauses0,
+              f"{FF}: the agent sent another pause to a connector a human had stopped")
+        check(a.value("cdc_sentinel_managed", connector=FF) == 0,
+              f"{FF}: the agent still claims a connector a human stopped (phase {a.phase(FF)})")
+        env.start_pg()
+        ctx.insert("after-start", 3)
+        time.sleep(UP_AFTER * PROBE + VERIFY_WINDOW + 4)
+        check(env.states(FF)[0] == "STOPPED", f"{FF}'s human stop was undone: {env.states(FF)}")
+        check(a.value("cdc_sentinel_actions_total", connector=FF, action="resume") in (None, 0),
+              f"{FF}: the agent resumed a connector a human had stopped")
+    for c in BOTH:
+        env.rest("PUT", f"/connectors/{c}/resume")
+    for c in BOTH:
+        wait_state(env, c, all_running, 60, "RUNNING after the human's resume")
+    ctx.all_rows_arrive()
+
+
 SCENARIOS = {
     1: ("outage with FAILED tasks", s1_outage_failed_tasks),
     2: ("no data lost", s2_no_data_lost),
@@ -685,6 +728,7 @@ SCENARIOS = {
     5: ("agent SIGKILLed during the wait", s5_agent_sigkill),
     6: ("--hold-with stop", s6_hold_with_stop),
     7: ("worker restart during the hold", s7_worker_restart),
+    8: ("a human's stop within one poll of the agent's pause", s8_human_stop_before_confirm),
 }
 
 
