@@ -107,7 +107,7 @@ class Agent:
             "--web.listen-address", f"127.0.0.1:{self.port}",
             "--log-format", "text",
         ]
-        # later flags win with clap? No: repeated single-value flags are an error, so replace.
+        # clap rejects a repeated single-value flag, so a scenario's flag replaces the default one
         extra = list(extra)
         while extra:
             flag, value = extra.pop(0), extra.pop(0)
@@ -770,7 +770,11 @@ def main():
 
     t_suite = time.monotonic()
     results = []  # (n, title, ok, timings, notes, error)
-    env = e2e.Env(keep=a.keep)
+    try:
+        env = e2e.Env(keep=a.keep)
+    except EnvError as ex:
+        print(f"scenarios.py: FAILED: {ex}", file=sys.stderr)
+        return 1
     agent_dir = tempfile.mkdtemp(prefix="cdc-e2e-agent-", dir=env.workdir)
     try:
         try:

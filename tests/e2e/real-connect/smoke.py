@@ -32,7 +32,11 @@ def main():
     e2e.exit_on_signals()
 
     timings = {}
-    env = e2e.Env(keep=a.keep)
+    try:
+        env = e2e.Env(keep=a.keep)
+    except e2e.EnvError as ex:
+        print(f"smoke.py: FAILED: {ex}", file=sys.stderr)
+        return 1
     ok = False
     try:
         env.up()
