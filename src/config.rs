@@ -31,6 +31,7 @@ pub const DEFAULT_PORT: u16 = 10150;
     version,
     about = "Holds Kafka Connect / Debezium connectors while their database is down and resumes them when it is back",
     args_conflicts_with_subcommands = true,
+    args_override_self = true,
     subcommand_precedence_over_arg = true
 )]
 pub struct Cli {

@@ -215,6 +215,20 @@ impl ConnectorObs {
         )
     }
 
+    /// Ids of the FAILED items; `u32::MAX` stands for the connector itself.
+    pub fn failed_ids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .tasks
+            .iter()
+            .filter(|t| t.state == State::Failed)
+            .map(|t| t.id)
+            .collect();
+        if self.state == State::Failed {
+            v.push(u32::MAX);
+        }
+        v
+    }
+
     pub fn any_failed(&self) -> bool {
         self.state == State::Failed || self.tasks.iter().any(|t| t.state == State::Failed)
     }
@@ -354,6 +368,13 @@ pub struct Record {
     /// Connect's asynchronous effect, not a human nor a new failure.
     #[serde(default)]
     pub resume_seen: bool,
+    /// FAILED items (task ids; `u32::MAX` for the connector) when the resume was decided: only
+    /// those can still be listed FAILED from before the restart took effect.
+    #[serde(default)]
+    pub failed_at_resume: Vec<u32>,
+    /// Restarts sent during this verification for tasks that failed only after the resume.
+    #[serde(default)]
+    pub verify_restarts: u32,
     /// The maximum wait was exceeded at least once in this recovery.
     #[serde(default)]
     pub timed_out: bool,
@@ -389,6 +410,8 @@ impl Record {
             verify_started_at: 0,
             running_since: None,
             resume_seen: false,
+            failed_at_resume: Vec::new(),
+            verify_restarts: 0,
             timed_out: false,
             action_failures: 0,
             retry_at: 0,
@@ -477,6 +500,10 @@ pub enum Event {
         outcome: Outcome,
         elapsed: Millis,
         attempts: u32,
+    },
+    /// A task failed right after the resume while the database answers: restarted once more.
+    LateFailureRestarted {
+        failed: Vec<String>,
     },
     VerifyFailed {
         attempt: u32,
@@ -837,8 +864,16 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
         return false;
     }
     match rec.phase {
-        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect.
-        Phase::Holding => false,
+        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect,
+        // but the *other* hold state (STOPPED while we pause, PAUSED while we stop) is a human's.
+        Phase::Holding => {
+            rec.hold_sent_at.is_some()
+                && conn.state
+                    == match rec.hold_with {
+                        HoldWith::Pause => State::Stopped,
+                        HoldWith::Stop => State::Paused,
+                    }
+        }
         Phase::Waiting | Phase::TimedOut if rec.hold_confirmed => {
             let other_hold = match rec.hold_with {
                 HoldWith::Pause => State::Stopped,
@@ -858,6 +893,8 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
     rec.resume_done = false;
     rec.resume_seen = false;
     rec.restart_pending = conn.any_failed();
+    rec.failed_at_resume = conn.failed_ids();
+    rec.verify_restarts = 0;
     rec.action_failures = 0;
     rec.retry_at = 0;
     d.events.push(Event::ResumeStarted {
@@ -883,7 +920,36 @@ fn verify(
     s: &Settings,
     d: &mut Decision,
 ) -> Option<Option<Record>> {
-    let failure = if rec.resume_seen && conn.any_failed() {
+    // A FAILED item is a new failure once the restart was seen taking effect, or if it was not
+    // FAILED when the resume was decided (a task paused during the outage reports its lost
+    // connection on its first poll after the resume).
+    let new_failure = conn.any_failed()
+        && (rec.resume_seen
+            || conn
+                .failed_ids()
+                .iter()
+                .any(|id| !rec.failed_at_resume.contains(id)));
+    let db_answers = probe.consecutive_failures == 0 && probe.consecutive_successes > 0;
+    if new_failure
+        && db_answers
+        && rec.verify_restarts == 0
+        && conn
+            .failed_traces()
+            .all(|(_, t)| classify::classify(t) == Failure::Unavailable)
+    {
+        // The database answers: restart the late failure instead of holding all over again.
+        let failed: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
+        d.events.push(Event::LateFailureRestarted { failed });
+        rec.verify_restarts += 1;
+        rec.failed_at_resume = conn.failed_ids();
+        rec.resume_seen = false;
+        rec.running_since = None;
+        rec.restart_pending = true;
+        rec.verify_started_at = now;
+        d.actions.push(Action::RestartFailed);
+        return None;
+    }
+    let failure = if new_failure {
         let what: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
         Some(format!("{} FAILED again", what.join(", ")))
     } else if probe.consecutive_failures >= s.down_after {

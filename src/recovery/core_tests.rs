@@ -453,10 +453,15 @@ fn a_resume_that_does_not_hold_goes_back_to_holding_with_backoff() {
         w.poll(&paused_failed()),
         vec![Action::Resume, Action::RestartFailed]
     );
-    // The restart takes effect, then the task fails again during verification.
+    // The restart takes effect, then the task fails again during verification: while the
+    // database answers it is restarted once more, and if it fails yet again, held again.
     w.wait(1_000);
     assert!(w.poll(&running()).is_empty());
     w.wait(2_000);
+    assert_eq!(w.poll(&failed()), vec![Action::RestartFailed]);
+    w.wait(1_000);
+    assert!(w.poll(&running()).is_empty());
+    w.wait(1_000);
     assert_eq!(w.poll(&failed()), vec![Action::Pause]);
     assert_eq!(w.phase(), Phase::Holding);
     assert_eq!(w.rec.as_ref().unwrap().attempts, 1);
@@ -1025,5 +1030,86 @@ fn a_record_from_before_windows_existed_still_loads() {
         w.phase(),
         Phase::TimedOut,
         "the wait still counts from its start"
+    );
+}
+
+#[test]
+fn a_task_that_fails_only_after_the_resume_is_restarted_while_the_database_answers() {
+    let mut w = World::new();
+    // Held on failed probes while the task still read RUNNING: it is PAUSED, not FAILED.
+    for _ in 0..3 {
+        w.probe(false);
+        w.poll(&running());
+    }
+    let paused = conn(State::Paused, &[(State::Paused, None)]);
+    w.poll(&paused);
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(
+        w.poll(&paused),
+        vec![Action::Resume],
+        "nothing FAILED, nothing to restart"
+    );
+    // First poll after the resume: the task reports the lost connection.
+    w.wait(500);
+    assert_eq!(
+        w.poll(&failed()),
+        vec![Action::RestartFailed],
+        "restarted at once, no new hold"
+    );
+    assert_eq!(w.phase(), Phase::Verifying);
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LateFailureRestarted { .. })));
+    w.wait(500);
+    w.poll(&running());
+    w.wait(w.s.verify_window);
+    w.poll(&running());
+    assert!(w.events.iter().any(|e| matches!(
+        e,
+        Event::Recovered {
+            outcome: Outcome::Recovered,
+            attempts: 1,
+            ..
+        }
+    )));
+    // Only once per attempt: a second failure goes back to holding.
+}
+
+#[test]
+fn a_late_failure_with_the_database_down_again_is_held_again() {
+    let mut w = World::new();
+    for _ in 0..3 {
+        w.probe(false);
+        w.poll(&running());
+    }
+    let paused = conn(State::Paused, &[(State::Paused, None)]);
+    w.poll(&paused);
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll(&paused);
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+}
+
+#[test]
+fn a_human_stop_racing_our_unconfirmed_pause_is_the_humans() {
+    let mut w = World::new();
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+    // Before our pause shows, the on-call stops it.
+    assert!(w.poll(&conn(State::Stopped, &[])).is_empty());
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandedBack { .. })));
+    w.wait(w.s.confirm_timeout);
+    assert!(
+        w.poll(&conn(State::Stopped, &[])).is_empty(),
+        "never sent again"
     );
 }

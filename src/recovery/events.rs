@@ -151,6 +151,9 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), "{n}: recovered after {} ({attempts} attempt{})", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
             }
         }
+        Event::LateFailureRestarted { failed } => {
+            tracing::warn!(connector = n, "{n}: {} FAILED right after the resume while {t} answers (a task paused during the outage reports the lost connection on its first poll); restarting it", failed.join(", "));
+        }
         Event::VerifyFailed {
             attempt,
             why,

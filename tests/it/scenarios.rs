@@ -1101,3 +1101,88 @@ async fn a_deleted_connector_disappears_from_metrics() {
         .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_still_starting_answers_html_and_the_agent_waits() {
+    // Seen on a real 3.9 worker: for a few seconds after start-up, Jetty answers the listing
+    // with a 404 HTML page. No action on that, and one readable log line, not the page.
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("boot-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let page = "<html>\n<head>\n<title>Error 404 Not Found</title>\n</head>\n<body><h2>HTTP ERROR 404 Not Found</h2>\n<table>\n<tr><th>URI:</th><td>/connectors</td></tr>\n</table>\n</body>\n</html>\n";
+    sim.inject(Route::List, Fault::Status(404, page.into()), 8);
+    db.down().await;
+    let agent = Agent::start(&sim.url(), &[]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(agent.value("cdc_sentinel_connect_up", &[]).await, Some(0.0));
+    assert_eq!(
+        count(&sim, "PUT", "/boot-ora/pause"),
+        0,
+        "no action while blind"
+    );
+    let log = logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Kafka Connect poll failed") && l.contains("HTML page"))
+        .expect("one readable line");
+    assert!(
+        line.contains("Error 404 Not Found") && !log.contains("<h2>"),
+        "{line}"
+    );
+    // The worker is up: now it acts.
+    assert!(state_is(&sim, "boot-ora", "PAUSED", 5 * S).await);
+    db.up().await;
+    assert!(all_tasks(&sim, "boot-ora", "RUNNING", 5 * S).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_stop_right_after_our_pause_is_never_overridden() {
+    // Seen against a real worker: the on-call stops the connector before the agent's next
+    // poll has seen its own pause. The agent must not turn the STOPPED back into PAUSED.
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("race-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    // A slow pause answer leaves time for the human in between.
+    let agent = Agent::start(&sim.url(), &["--poll-interval", "300ms"]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"race-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    assert!(
+        eventually(5 * S, || async {
+            count(&sim, "PUT", "/race-ora/pause") == 1
+        })
+        .await
+    );
+    assert_eq!(
+        human("PUT", format!("{}/connectors/race-ora/stop", sim.url())).await,
+        204
+    );
+    assert!(state_is(&sim, "race-ora", "STOPPED", 5 * S).await);
+    agent
+        .wait_value(
+            "cdc_sentinel_managed",
+            &["connector=\"race-ora\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    db.up().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sim.connector_state("race-ora").as_deref(),
+        Some("STOPPED"),
+        "still the human's"
+    );
+    assert_eq!(count(&sim, "PUT", "/race-ora/pause"), 1);
+    assert_eq!(count(&sim, "PUT", "/race-ora/resume"), 0);
+}
