@@ -4,7 +4,7 @@
 //! scrape time from the latest poll's snapshot ([`ConnectorView`]s), so a deleted or deselected
 //! connector disappears instead of exporting a stale value, and a poll costs one pointer swap.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -40,20 +40,18 @@ pub struct ConnectorView {
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    snapshot: Arc<RwLock<Arc<Vec<ConnectorView>>>>,
-    seen: Arc<Mutex<HashSet<String>>>,
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    /// Per-connector counters, kept for every connector seen since start; rendered as text
+    /// (thousands of connectors would make the registry's gather the slowest part of a scrape).
+    counters: Arc<Mutex<BTreeMap<String, ConnectorCounters>>>,
     pub connect_up: IntGauge,
     connect_last_success: prometheus::Gauge,
     connect_duration: HistogramVec,
-    task_failures: IntCounterVec,
     probe_success: IntGaugeVec,
     probe_duration: HistogramVec,
     probe_last_success: GaugeVec,
     probe_failures: IntCounterVec,
     probe_last_reason: IntGaugeVec,
-    actions: IntCounterVec,
-    timeouts: IntCounterVec,
-    recoveries_started: IntCounterVec,
     recovery_duration: HistogramVec,
 }
 
@@ -145,17 +143,6 @@ impl Metrics {
                 .expect("valid"),
             ),
             connect_duration,
-            task_failures: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_task_failures_total",
-                        "Transitions of a task or the connector into FAILED observed.",
-                    ),
-                    &["connector"],
-                )
-                .expect("valid"),
-            ),
             probe_success: reg(
                 &r,
                 IntGaugeVec::new(
@@ -201,65 +188,34 @@ impl Metrics {
                 )
                 .expect("valid"),
             ),
-            actions: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_actions_total",
-                        "REST actions on connectors by action and result.",
-                    ),
-                    &["connector", "action", "result"],
-                )
-                .expect("valid"),
-            ),
-            timeouts: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_recovery_timeouts_total",
-                        "Recoveries that reached the maximum wait.",
-                    ),
-                    &["connector"],
-                )
-                .expect("valid"),
-            ),
-            recoveries_started: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_recoveries_started_total",
-                        "Recoveries started (the agent decided to hold the connector).",
-                    ),
-                    &["connector", "reason"],
-                )
-                .expect("valid"),
-            ),
             recovery_duration,
             registry: r,
-            snapshot: Arc::new(RwLock::new(Arc::new(Vec::new()))),
-            seen: Arc::new(Mutex::new(HashSet::new())),
+            snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
+            counters: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
     /// Replaces the per-connector snapshot (after each successful poll).
     pub fn set_connectors(&self, views: Vec<ConnectorView>) {
         {
-            let mut seen = self.seen.lock().expect("metrics lock");
+            let mut c = self.counters.lock().expect("metrics lock");
             for v in views.iter().filter(|v| v.selected) {
-                if !seen.contains(&v.name) {
-                    seen.insert(v.name.clone());
+                if !c.contains_key(&v.name) {
                     // Zero series, so rate() and increase() work from the first failure on.
-                    self.task_failures.with_label_values(&[&v.name]).inc_by(0);
-                    self.timeouts.with_label_values(&[&v.name]).inc_by(0);
-                    for reason in ["task_failed", "probe_failed", "maintenance"] {
-                        self.recoveries_started
-                            .with_label_values(&[&v.name, reason])
-                            .inc_by(0);
-                    }
+                    c.insert(v.name.clone(), ConnectorCounters::default());
                 }
             }
         }
-        *self.snapshot.write().expect("metrics lock") = Arc::new(views);
+        let escaped = views.iter().map(|v| escaped(&v.name)).collect();
+        *self.snapshot.write().expect("metrics lock") = Arc::new(Snapshot { views, escaped });
+    }
+
+    fn count(&self, connector: &str, f: impl FnOnce(&mut ConnectorCounters)) {
+        let mut c = self.counters.lock().expect("metrics lock");
+        match c.get_mut(connector) {
+            Some(e) => f(e),
+            None => f(c.entry(connector.to_string()).or_default()),
+        }
     }
 
     pub fn connect_request(&self, operation: &str, code: &str, secs: f64) {
@@ -276,7 +232,7 @@ impl Metrics {
     }
 
     pub fn task_failed(&self, connector: &str, n: u64) {
-        self.task_failures.with_label_values(&[connector]).inc_by(n);
+        self.count(connector, |c| c.task_failures += n);
     }
 
     pub fn probe_result(&self, target: &str, r: &ProbeResult, now_ms: u64) {
@@ -323,19 +279,23 @@ impl Metrics {
     }
 
     pub fn action(&self, connector: &str, action: &str, result: &str) {
-        self.actions
-            .with_label_values(&[connector, action, result])
-            .inc();
+        let (Some(a), Some(r)) = (
+            ACTIONS.iter().position(|x| *x == action),
+            RESULTS.iter().position(|x| *x == result),
+        ) else {
+            return;
+        };
+        self.count(connector, |c| c.actions[a][r] += 1);
     }
 
     pub fn timed_out(&self, connector: &str) {
-        self.timeouts.with_label_values(&[connector]).inc();
+        self.count(connector, |c| c.timeouts += 1);
     }
 
     pub fn recovery_started(&self, connector: &str, reason: &str) {
-        self.recoveries_started
-            .with_label_values(&[connector, reason])
-            .inc();
+        if let Some(i) = HOLD_REASONS.iter().position(|x| *x == reason) {
+            self.count(connector, |c| c.started[i] += 1);
+        }
     }
 
     pub fn recovery_finished(&self, outcome: &str, secs: f64) {
@@ -354,11 +314,120 @@ impl Metrics {
         let mut out = String::from_utf8(buf).unwrap_or_default();
         let snap = self.snapshot.read().expect("metrics lock").clone();
         render_connectors(&snap, &mut out);
+        render_counters(&self.counters.lock().expect("metrics lock"), &mut out);
         out
     }
 }
 
+/// The latest poll's connectors, with their names already escaped for the exposition.
+#[derive(Default)]
+struct Snapshot {
+    views: Vec<ConnectorView>,
+    escaped: Vec<String>,
+}
+
+const ACTIONS: [&str; 4] = ["pause", "resume", "stop", "restart"];
+const RESULTS: [&str; 3] = ["ok", "error", "dry_run"];
+const HOLD_REASONS: [&str; 3] = ["task_failed", "probe_failed", "maintenance"];
+
+/// Counters of one connector.
+#[derive(Default, Clone)]
+struct ConnectorCounters {
+    task_failures: u64,
+    timeouts: u64,
+    started: [u64; 3],
+    actions: [[u64; 3]; 4],
+}
+
+fn escaped(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    esc(v, &mut out);
+    out
+}
+
+fn counter_family(out: &mut String, name: &str, help: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(help);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push_str(" counter\n");
+}
+
+fn render_counters(c: &BTreeMap<String, ConnectorCounters>, out: &mut String) {
+    let names: Vec<String> = c.keys().map(|k| escaped(k)).collect();
+    counter_family(
+        out,
+        "cdc_sentinel_task_failures_total",
+        "Transitions of a task or the connector into FAILED observed.",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        line(
+            out,
+            "cdc_sentinel_task_failures_total",
+            n,
+            &[],
+            v.task_failures,
+        );
+    }
+    counter_family(
+        out,
+        "cdc_sentinel_recovery_timeouts_total",
+        "Recoveries that reached the maximum wait.",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        line(
+            out,
+            "cdc_sentinel_recovery_timeouts_total",
+            n,
+            &[],
+            v.timeouts,
+        );
+    }
+    counter_family(
+        out,
+        "cdc_sentinel_recoveries_started_total",
+        "Recoveries started (the agent decided to hold the connector).",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        for (i, reason) in HOLD_REASONS.iter().enumerate() {
+            line(
+                out,
+                "cdc_sentinel_recoveries_started_total",
+                n,
+                &[("reason", reason)],
+                v.started[i],
+            );
+        }
+    }
+    counter_family(
+        out,
+        "cdc_sentinel_actions_total",
+        "REST actions on connectors by action and result.",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        for (a, action) in ACTIONS.iter().enumerate() {
+            for (r, result) in RESULTS.iter().enumerate() {
+                if v.actions[a][r] > 0 {
+                    line(
+                        out,
+                        "cdc_sentinel_actions_total",
+                        n,
+                        &[("action", action), ("result", result)],
+                        v.actions[a][r],
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn esc(v: &str, out: &mut String) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -382,7 +451,7 @@ fn line(
 ) {
     out.push_str(name);
     out.push_str("{connector=\"");
-    esc(connector, out);
+    out.push_str(connector); // escaped once per snapshot
     out.push('"');
     for (k, v) in extra {
         out.push(',');
@@ -391,22 +460,25 @@ fn line(
         esc(v, out);
         out.push('"');
     }
-    let _ = writeln!(out, "}} {value}");
+    out.push_str("} ");
+    let _ = write!(out, "{value}");
+    out.push('\n');
 }
 
-fn render_connectors(views: &[ConnectorView], out: &mut String) {
+fn render_connectors(snap: &Snapshot, out: &mut String) {
+    let views = &snap.views;
     out.reserve(views.len() * 1800);
     family(
         out,
         "cdc_sentinel_connector_state",
         "1 for the connector's current Kafka Connect state, 0 for the others.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         for s in State::EXPORTED {
             line(
                 out,
                 "cdc_sentinel_connector_state",
-                &v.name,
+                n,
                 &[("state", s.as_str())],
                 (v.state == s) as u8,
             );
@@ -417,12 +489,12 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_tasks",
         "Number of the connector's tasks in each state.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         for (i, s) in State::EXPORTED.iter().enumerate() {
             line(
                 out,
                 "cdc_sentinel_connector_tasks",
-                &v.name,
+                n,
                 &[("state", s.as_str())],
                 v.tasks[i],
             );
@@ -433,11 +505,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_selected",
         "1 if the agent acts on this connector (--connector/--include/--exclude), else 0.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         line(
             out,
             "cdc_sentinel_connector_selected",
-            &v.name,
+            n,
             &[],
             v.selected as u8,
         );
@@ -447,12 +519,12 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_target_info",
         "1; the database target probed for this connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         if let Some(t) = &v.target {
             line(
                 out,
                 "cdc_sentinel_connector_target_info",
-                &v.name,
+                n,
                 &[("target", t)],
                 1,
             );
@@ -463,11 +535,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_target_unknown",
         "1 when no database target could be found for a selected connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         line(
             out,
             "cdc_sentinel_connector_target_unknown",
-            &v.name,
+            n,
             &[],
             v.target.is_none() as u8,
         );
@@ -477,19 +549,19 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_managed",
         "1 while the agent holds the connector (it will resume it).",
     );
-    for v in views {
-        line(out, "cdc_sentinel_managed", &v.name, &[], v.managed as u8);
+    for (v, n) in views.iter().zip(&snap.escaped) {
+        line(out, "cdc_sentinel_managed", n, &[], v.managed as u8);
     }
     family(
         out,
         "cdc_sentinel_recovery_active",
         "1 while the connector is in a recovery.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         line(
             out,
             "cdc_sentinel_recovery_active",
-            &v.name,
+            n,
             &[],
             v.phase.in_recovery() as u8,
         );
@@ -499,15 +571,16 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_phase",
         "1 for the connector's current recovery phase, 0 for the others.",
     );
-    for v in views
+    for (v, n) in views
         .iter()
-        .filter(|v| v.selected || v.phase != Phase::Watching)
+        .zip(&snap.escaped)
+        .filter(|(v, _)| v.selected || v.phase != Phase::Watching)
     {
         for p in Phase::ALL {
             line(
                 out,
                 "cdc_sentinel_recovery_phase",
-                &v.name,
+                n,
                 &[("phase", p.as_str())],
                 (v.phase == p) as u8,
             );
@@ -518,13 +591,13 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_info",
         "1 while the phase is not watching: the target and why.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         if let (Some(reason), false) = (&v.reason, v.phase == Phase::Watching) {
             let t = v.target.as_deref().unwrap_or("");
             line(
                 out,
                 "cdc_sentinel_recovery_info",
-                &v.name,
+                n,
                 &[("target", t), ("reason", reason)],
                 1,
             );
@@ -535,12 +608,12 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_started_timestamp_seconds",
         "Unix time the current recovery started.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         if let (Some(t), true) = (v.started_at_ms, v.phase.in_recovery()) {
             line(
                 out,
                 "cdc_sentinel_recovery_started_timestamp_seconds",
-                &v.name,
+                n,
                 &[],
                 t as f64 / 1000.0,
             );
@@ -551,11 +624,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_max_wait_seconds",
         "The maximum wait that applies to the connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         line(
             out,
             "cdc_sentinel_recovery_max_wait_seconds",
-            &v.name,
+            n,
             &[],
             v.max_wait_secs,
         );
@@ -565,14 +638,15 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_resume_attempts",
         "Resume attempts made in the current recovery.",
     );
-    for v in views
+    for (v, n) in views
         .iter()
-        .filter(|v| v.selected || v.phase != Phase::Watching)
+        .zip(&snap.escaped)
+        .filter(|(v, _)| v.selected || v.phase != Phase::Watching)
     {
         line(
             out,
             "cdc_sentinel_recovery_resume_attempts",
-            &v.name,
+            n,
             &[],
             v.attempts,
         );
@@ -582,11 +656,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_maintenance_active",
         "1 while a maintenance window applies to the connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         line(
             out,
             "cdc_sentinel_maintenance_active",
-            &v.name,
+            n,
             &[],
             v.maintenance as u8,
         );

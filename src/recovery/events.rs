@@ -85,13 +85,22 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 HoldWith::Pause => "pause",
                 HoldWith::Stop => "stop",
             };
-            tracing::warn!(
-                connector = n,
-                target = t,
-                reason = reason.as_str(),
-                "{n}: holding it while {t} is down ({}): {action} requested",
-                reason.as_str()
-            );
+            if *reason == crate::recovery::core::HoldReason::Maintenance {
+                tracing::info!(
+                    connector = n,
+                    target = t,
+                    reason = reason.as_str(),
+                    "{n}: holding it for a planned maintenance window: {action} requested; resumed after the window once {t} answers"
+                );
+            } else {
+                tracing::warn!(
+                    connector = n,
+                    target = t,
+                    reason = reason.as_str(),
+                    "{n}: holding it while {t} is down ({}): {action} requested",
+                    reason.as_str()
+                );
+            }
         }
         Event::HoldConfirmed { state } => {
             tracing::info!(

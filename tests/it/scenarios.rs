@@ -1186,3 +1186,108 @@ async fn a_human_stop_right_after_our_pause_is_never_overridden() {
     assert_eq!(count(&sim, "PUT", "/race-ora/pause"), 1);
     assert_eq!(count(&sim, "PUT", "/race-ora/resume"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_holds_a_healthy_connector_and_resumes_only_after_it() {
+    let db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("maint-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(
+        ConnectorSpec::oracle("maint-other", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fmt = |t: i64| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t as u64))
+            .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("windows.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[maintenance]]\nstart = \"{}\"\nend = \"{}\"\nconnectors = [\"maint-ora\"]\n",
+            fmt(now + 1),
+            fmt(now + 4)
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&sim.url(), &["--config", cfg.to_str().unwrap()]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"maint-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+
+    // The window starts: held although the database is up; the other connector is untouched.
+    agent
+        .wait_value(
+            "cdc_sentinel_maintenance_active",
+            &["connector=\"maint-ora\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert!(state_is(&sim, "maint-ora", "PAUSED", 5 * S).await);
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_info",
+                &["connector=\"maint-ora\"", "reason=\"maintenance\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_maintenance_active",
+                &["connector=\"maint-other\""]
+            )
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        sim.connector_state("maint-other").as_deref(),
+        Some("RUNNING")
+    );
+
+    // The database answers all along, yet nothing is resumed before the window ends.
+    let ends = std::time::UNIX_EPOCH + Duration::from_secs((now + 4) as u64);
+    while std::time::SystemTime::now() + Duration::from_millis(300) < ends {
+        assert_eq!(
+            count(&sim, "PUT", "/maint-ora/resume"),
+            0,
+            "resumed inside the window"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        state_is(&sim, "maint-ora", "RUNNING", 5 * S).await,
+        "resumed after the window"
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_maintenance_active",
+            &["connector=\"maint-ora\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"maint-ora\"", "phase=\"watching\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(count(&sim, "PUT", "/maint-other/pause"), 0);
+}
