@@ -10,3 +10,4 @@ mod probe_tns_listener;
 mod scenarios;
 mod sim;
 mod support;
+mod tls;
