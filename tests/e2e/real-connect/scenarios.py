@@ -229,12 +229,18 @@ class Timeline:
                     lst.append((time.monotonic(), *st))
             self._stop.wait(0.2)
 
-    def first(self, name, pred, after=0.0):
-        """Time of the first sample at or after `after` whose (state, tasks) satisfy pred."""
-        for t, c, tasks in self.samples[name]:
-            if t >= after and pred(c, tasks):
-                return t
-        return None
+    def first(self, name, pred, after=0.0, wait=3.0):
+        """Time of the first sample at or after `after` whose (state, tasks) satisfy pred. The
+        sampler runs in its own thread, so give it up to `wait` seconds to record a state that
+        a direct request has already seen."""
+        deadline = time.monotonic() + wait
+        while True:
+            for t, c, tasks in list(self.samples[name]):
+                if t >= after and pred(c, tasks):
+                    return t
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def states_between(self, name, t0, t1):
         """Every (state, tasks) the connector showed between t0 and t1 (including the one at t0)."""
