@@ -7,79 +7,16 @@
 //! restarted) once the database is back. Night 2: the backup overruns the maximum wait; the
 //! connectors stay held, the agent says what a human must do, and the on-call hands it back.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::net::{TcpListener, TcpSocket};
 
 use crate::app;
 use crate::clock::Clock;
 use crate::config::{Cli, Command, DemoArgs};
+use crate::sim::standin::StandinDb;
 use crate::sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
-
-/// A database that can go away and come back on the same port.
-struct DemoDb {
-    addr: SocketAddr,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl DemoDb {
-    fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-        let s = TcpSocket::new_v4()?;
-        s.set_reuseaddr(true)?;
-        s.bind(addr)?;
-        s.listen(128)
-    }
-
-    async fn start() -> anyhow::Result<DemoDb> {
-        let l = Self::bind("127.0.0.1:0".parse()?)
-            .context("cannot open the simulated database port")?;
-        let mut db = DemoDb {
-            addr: l.local_addr()?,
-            task: None,
-        };
-        db.serve(l);
-        Ok(db)
-    }
-
-    fn serve(&mut self, l: TcpListener) {
-        // A database going down drops its sessions too: every connection lives in this task.
-        self.task = Some(tokio::spawn(async move {
-            let mut sessions = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    r = l.accept() => {
-                        if let Ok((s, _)) = r {
-                            // Answers TNS, PostgreSQL and MySQL probes like an open database.
-                            sessions.spawn(crate::sim::standin::answer_as_database(s));
-                        }
-                    }
-                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-                }
-            }
-        }));
-    }
-
-    async fn down(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
-    }
-
-    async fn up(&mut self) -> anyhow::Result<()> {
-        for _ in 0..50 {
-            if let Ok(l) = Self::bind(self.addr) {
-                self.serve(l);
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        anyhow::bail!("cannot reopen the simulated database on {}", self.addr)
-    }
-}
 
 fn say(text: &str) {
     println!("\n\x1b[1m==> {text}\x1b[0m");
@@ -117,7 +54,9 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
         humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
     };
 
-    let mut db = DemoDb::start().await?;
+    let mut db = StandinDb::start()
+        .await
+        .context("cannot open the simulated database port")?;
     let sim = SimConnect::start(SimOptions::default())
         .await
         .context("cannot start the simulated Kafka Connect")?;

@@ -8,6 +8,7 @@ pub mod mysql;
 pub mod oracle;
 pub mod postgres;
 pub mod runner;
+mod wire;
 
 use std::time::Duration;
 

@@ -9,9 +9,10 @@
 //! expected "access denied" (an authentication failure, which does not count toward blocking),
 //! and closes; if such an account exists without a password, it logs in and sends COM_QUIT.
 
+use super::wire::{read_full, ReadErr};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::{Outcome, Reason};
@@ -32,30 +33,6 @@ const CLIENT_PROTOCOL_41: u32 = 0x200;
 const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
 
-enum ReadErr {
-    Closed { got: usize },
-    Io(std::io::Error),
-    Timeout,
-    Bad(String),
-}
-
-async fn read_full<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut [u8],
-    deadline: Instant,
-) -> Result<(), ReadErr> {
-    let mut got = 0;
-    while got < buf.len() {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
-            Err(_) => return Err(ReadErr::Timeout),
-            Ok(Err(e)) => return Err(ReadErr::Io(e)),
-            Ok(Ok(0)) => return Err(ReadErr::Closed { got }),
-            Ok(Ok(n)) => got += n,
-        }
-    }
-    Ok(())
-}
-
 /// One packet: sequence id and payload (length capped).
 async fn read_packet<S: AsyncRead + Unpin>(
     s: &mut S,
@@ -71,7 +48,10 @@ async fn read_packet<S: AsyncRead + Unpin>(
     }
     let mut payload = vec![0u8; len];
     match read_full(s, &mut payload, deadline).await {
-        Err(ReadErr::Closed { got }) => Err(ReadErr::Closed { got: got + 4 }),
+        Err(ReadErr::Closed { got, want }) => Err(ReadErr::Closed {
+            got: got + 4,
+            want: want + 4,
+        }),
         r => r.map(|()| (h[3], payload)),
     }
 }
@@ -206,14 +186,14 @@ pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, deadline: In
                 None,
             )
         }
-        Err(ReadErr::Closed { got: 0 }) => {
+        Err(ReadErr::Closed { got: 0, .. }) => {
             return (
                 Reason::ProtocolError,
                 "the server closed the connection without a handshake".into(),
                 None,
             )
         }
-        Err(ReadErr::Closed { got }) => {
+        Err(ReadErr::Closed { got, .. }) => {
             return (
                 Reason::ProtocolError,
                 format!(

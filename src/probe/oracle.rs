@@ -6,7 +6,8 @@
 //! would let it through to BLOCKED/RESTRICTED instances. Wire facts: docs/probes.md and
 //! tests/tns/VECTORS.txt.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use super::wire::{read_full, ReadErr};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::{Outcome, Reason};
@@ -155,36 +156,6 @@ pub enum Step {
 
 fn protocol_error(detail: impl Into<String>) -> Step {
     Step::Done((Reason::ProtocolError, detail.into(), None))
-}
-
-/// A read that could not produce a whole packet.
-enum ReadErr {
-    Closed { got: usize, want: usize },
-    Io(std::io::Error),
-    Timeout,
-    Bad(String),
-}
-
-async fn read_full<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut [u8],
-    deadline: Instant,
-) -> Result<(), ReadErr> {
-    let mut got = 0;
-    while got < buf.len() {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
-            Err(_) => return Err(ReadErr::Timeout),
-            Ok(Err(e)) => return Err(ReadErr::Io(e)),
-            Ok(Ok(0)) => {
-                return Err(ReadErr::Closed {
-                    got,
-                    want: buf.len(),
-                })
-            }
-            Ok(Ok(n)) => got += n,
-        }
-    }
-    Ok(())
 }
 
 /// Reads one packet in pre-ACCEPT framing (2-byte length). Returns the whole packet.

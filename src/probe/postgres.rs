@@ -5,7 +5,8 @@
 //! 53300 means it is full. The probe closes at the password request (PostgreSQL logs nothing for
 //! a client that leaves there) and never sends a password.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use super::wire::{read_full, ReadErr};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::{Outcome, Reason};
@@ -43,30 +44,6 @@ pub fn startup_message() -> Vec<u8> {
     m
 }
 
-enum ReadErr {
-    Closed { got: usize },
-    Io(std::io::Error),
-    Timeout,
-    Bad(String),
-}
-
-async fn read_full<S: AsyncRead + Unpin>(
-    s: &mut S,
-    buf: &mut [u8],
-    deadline: Instant,
-) -> Result<(), ReadErr> {
-    let mut got = 0;
-    while got < buf.len() {
-        match tokio::time::timeout_at(deadline, s.read(&mut buf[got..])).await {
-            Err(_) => return Err(ReadErr::Timeout),
-            Ok(Err(e)) => return Err(ReadErr::Io(e)),
-            Ok(Ok(0)) => return Err(ReadErr::Closed { got }),
-            Ok(Ok(n)) => got += n,
-        }
-    }
-    Ok(())
-}
-
 /// One backend message: type byte and body (length checked and capped).
 async fn read_message<S: AsyncRead + Unpin>(
     s: &mut S,
@@ -83,7 +60,10 @@ async fn read_message<S: AsyncRead + Unpin>(
     }
     let mut body = vec![0u8; len - 4];
     match read_full(s, &mut body, deadline).await {
-        Err(ReadErr::Closed { got }) => Err(ReadErr::Closed { got: got + 5 }),
+        Err(ReadErr::Closed { got, want }) => Err(ReadErr::Closed {
+            got: got + 5,
+            want: want + 5,
+        }),
         r => r.map(|()| (h[0], body)),
     }
 }
@@ -95,12 +75,12 @@ fn failure(e: ReadErr) -> Outcome {
             "port open, but no PostgreSQL answer to the startup message before the timeout".into(),
             None,
         ),
-        ReadErr::Closed { got: 0 } => (
+        ReadErr::Closed { got: 0, .. } => (
             Reason::ProtocolError,
             "the server closed the connection without answering the startup message".into(),
             None,
         ),
-        ReadErr::Closed { got } => (
+        ReadErr::Closed { got, .. } => (
             Reason::ProtocolError,
             format!("the server closed the connection in the middle of a message ({got} bytes)"),
             None,

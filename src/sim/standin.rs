@@ -8,8 +8,10 @@
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Answers one connection like an open database, then closes it.
 pub async fn answer_as_database(mut s: TcpStream) {
@@ -92,4 +94,84 @@ fn tns_accept() -> Vec<u8> {
     p.extend_from_slice(&[0, 0, 2, 0, 0, 0]);
     p.extend_from_slice(&b);
     p
+}
+
+/// A database stand-in on 127.0.0.1 that answers every protocol probe like an open database,
+/// and can go down (connections refused, open sessions dropped, as a real database's are) and
+/// come back on the same port. Used by the demo and the tests.
+pub struct StandinDb {
+    pub addr: SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = TcpSocket::new_v4()?;
+    s.set_reuseaddr(true)?;
+    s.bind(addr)?;
+    s.listen(128)
+}
+
+impl StandinDb {
+    /// Listens on a free port of 127.0.0.1.
+    pub async fn start() -> std::io::Result<StandinDb> {
+        let l = bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let mut db = StandinDb {
+            addr: l.local_addr()?,
+            task: None,
+        };
+        db.serve(l);
+        Ok(db)
+    }
+
+    fn serve(&mut self, l: TcpListener) {
+        // Every session lives in this task, so going down drops them all.
+        self.task = Some(tokio::spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    r = l.accept() => {
+                        if let Ok((s, _)) = r {
+                            sessions.spawn(answer_as_database(s));
+                        }
+                    }
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                }
+            }
+        }));
+    }
+
+    /// The database goes away: new connections are refused, open ones are cut.
+    pub async fn down(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// The database is back on the same port (retries briefly while the port is released).
+    pub async fn up(&mut self) -> std::io::Result<()> {
+        if self.task.is_some() {
+            return Ok(());
+        }
+        let mut last = None;
+        for _ in 0..50 {
+            match bind(self.addr) {
+                Ok(l) => {
+                    self.serve(l);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("cannot reopen the port")))
+    }
+}
+
+impl Drop for StandinDb {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
 }

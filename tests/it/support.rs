@@ -1,7 +1,6 @@
 //! Test support: real TCP "databases" that a test opens and closes, an in-process agent started
 //! from real command-line flags, a /metrics reader, captured logs, and `eventually`.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -9,85 +8,29 @@ use std::time::Duration;
 use cdc_sentinel::app::{self, Running};
 use cdc_sentinel::clock::Clock;
 use cdc_sentinel::config::{Cli, Command};
+use cdc_sentinel::sim::standin::StandinDb;
 use clap::Parser;
-use tokio::net::{TcpListener, TcpSocket};
-use tokio::task::JoinHandle;
 
-/// A database stand-in: a TCP listener on 127.0.0.1 that answers every protocol probe like an
-/// open database, and that a test can close (connection refused) and open again on the same port.
-pub struct Db {
-    pub addr: SocketAddr,
-    task: Option<JoinHandle<()>>,
-}
-
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let s = TcpSocket::new_v4()?;
-    s.set_reuseaddr(true)?;
-    s.bind(addr)?;
-    s.listen(128)
-}
+/// A database stand-in that answers every protocol probe like an open database and that a
+/// test can take down (refused, sessions cut) and bring back on the same port.
+pub struct Db(StandinDb);
 
 impl Db {
     pub async fn start() -> Db {
-        let l = listen("127.0.0.1:0".parse().unwrap()).expect("bind db");
-        let addr = l.local_addr().unwrap();
-        let mut db = Db { addr, task: None };
-        db.serve(l);
-        db
+        Db(StandinDb::start().await.expect("bind db"))
     }
-
-    fn serve(&mut self, l: TcpListener) {
-        // A database going down drops its sessions too: every connection lives in this task.
-        self.task = Some(tokio::spawn(async move {
-            let mut sessions = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    r = l.accept() => {
-                        if let Ok((s, _)) = r {
-                            // Answers TNS, PostgreSQL and MySQL probes like an open database.
-                            sessions.spawn(cdc_sentinel::sim::standin::answer_as_database(s));
-                        }
-                    }
-                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-                }
-            }
-        }));
-    }
-
-    /// The database goes away: new connections are refused.
     pub async fn down(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
+        self.0.down().await
     }
-
-    /// The database is back on the same port.
     pub async fn up(&mut self) {
-        if self.task.is_some() {
-            return;
-        }
-        let mut tries = 0;
-        let l = loop {
-            match listen(self.addr) {
-                Ok(l) => break l,
-                Err(e) if tries < 50 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("cannot reopen {}: {e}", self.addr),
-            }
-        };
-        self.serve(l);
+        self.0.up().await.expect("reopen db")
     }
 }
 
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
+impl std::ops::Deref for Db {
+    type Target = StandinDb;
+    fn deref(&self) -> &StandinDb {
+        &self.0
     }
 }
 
