@@ -19,7 +19,12 @@ use crate::sim::standin::StandinDb;
 use crate::sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
 
 fn say(text: &str) {
-    println!("\n\x1b[1m==> {text}\x1b[0m");
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        println!("\n\x1b[1m==> {text}\x1b[0m");
+    } else {
+        println!("\n==> {text}");
+    }
 }
 
 async fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
