@@ -58,14 +58,7 @@ async fn nightly_backup_failed_task_is_held_then_resumed_and_restarted() {
         ConnectorSpec::oracle("nightly-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"nightly-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("nightly-ora", "RUNNING", 5 * S).await;
     assert_eq!(
         agent
             .value("cdc_sentinel_managed", &["connector=\"nightly-ora\""])
@@ -81,14 +74,7 @@ async fn nightly_backup_failed_task_is_held_then_resumed_and_restarted() {
         vec!["FAILED"],
         "pausing does not revive a FAILED task"
     );
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"nightly-ora\"", "phase=\"waiting\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("nightly-ora", "waiting", 5 * S).await;
     assert_eq!(
         agent
             .value("cdc_sentinel_managed", &["connector=\"nightly-ora\""])
@@ -133,14 +119,7 @@ async fn nightly_backup_failed_task_is_held_then_resumed_and_restarted() {
         sim.connector_state("nightly-ora").as_deref(),
         Some("RUNNING")
     );
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"nightly-ora\"", "phase=\"watching\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("nightly-ora", "watching", 5 * S).await;
     assert_eq!(count(&sim, "PUT", "/nightly-ora/pause"), 1, "one pause");
     assert_eq!(count(&sim, "PUT", "/nightly-ora/resume"), 1, "one resume");
     assert_eq!(
@@ -240,14 +219,7 @@ async fn outage_hidden_behind_running_is_held_after_failed_probes() {
 
     db.up().await;
     assert!(state_is(&sim, "hidden-pg", "RUNNING", 5 * S).await);
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"hidden-pg\"", "phase=\"watching\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("hidden-pg", "watching", 5 * S).await;
     assert_eq!(
         restarts(&sim, "hidden-pg"),
         0,
@@ -263,23 +235,9 @@ async fn outage_longer_than_max_wait_stays_held_and_says_what_to_do() {
         ConnectorSpec::oracle("long-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let agent = Agent::start(&sim.url(), &["--max-wait", "1500ms"]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"long-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("long-ora", "RUNNING", 5 * S).await;
     db.down().await;
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"long-ora\"", "phase=\"timed_out\""],
-            1.0,
-            6 * S,
-        )
-        .await;
+    agent.wait_phase("long-ora", "timed_out", 6 * S).await;
     assert_eq!(
         agent
             .value(
@@ -348,14 +306,7 @@ async fn outage_longer_than_max_wait_stays_held_and_says_what_to_do() {
             5 * S,
         )
         .await;
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"long-ora\"", "phase=\"watching\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("long-ora", "watching", 5 * S).await;
     assert!(all_tasks(&sim, "long-ora", "RUNNING", 5 * S).await);
 }
 
@@ -371,23 +322,9 @@ async fn after_timeout_resume_brings_it_back_when_the_database_returns() {
         &["--max-wait", "800ms", "--after-timeout", "resume"],
     )
     .await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"late-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("late-ora", "RUNNING", 5 * S).await;
     db.down().await;
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"late-ora\"", "phase=\"timed_out\""],
-            1.0,
-            6 * S,
-        )
-        .await;
+    agent.wait_phase("late-ora", "timed_out", 6 * S).await;
     db.up().await;
     assert!(all_tasks(&sim, "late-ora", "RUNNING", 5 * S).await);
     agent
@@ -408,14 +345,7 @@ async fn a_human_pause_is_never_undone() {
         ConnectorSpec::oracle("human-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"human-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("human-ora", "RUNNING", 5 * S).await;
     assert_eq!(
         human("PUT", format!("{}/connectors/human-ora/pause", sim.url())).await,
         202
@@ -461,14 +391,7 @@ async fn a_human_resume_during_recovery_ends_it() {
         )
         .await;
     db.down().await;
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"takeback-pg\"", "phase=\"waiting\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("takeback-pg", "waiting", 5 * S).await;
     // The on-call wants it running anyway.
     assert_eq!(
         human(
@@ -511,27 +434,13 @@ async fn a_fatal_failure_needs_attention_and_gets_no_action() {
         ConnectorSpec::oracle("scn-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"scn-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("scn-ora", "RUNNING", 5 * S).await;
     sim.fail_task(
         "scn-ora",
         0,
         "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.\nCaused by: io.debezium.DebeziumException: Online REDO LOG files or archive log files do not contain the offset scn 9876543. Please perform a new snapshot.",
     );
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"scn-ora\"", "phase=\"needs_attention\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("scn-ora", "needs_attention", 5 * S).await;
     assert_eq!(
         agent
             .value(
@@ -567,14 +476,7 @@ async fn conflicts_while_holding_and_resuming_are_retried() {
         ConnectorSpec::oracle("storm-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"storm-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("storm-ora", "RUNNING", 5 * S).await;
     let conflict = r#"{"error_code":409,"message":"Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway."}"#;
     sim.inject(Route::Pause, Fault::Status(409, conflict.into()), 3);
     sim.inject(
@@ -714,14 +616,7 @@ async fn an_agent_killed_mid_wait_finishes_the_recovery_after_restart() {
         )
         .await;
     db.down().await;
-    first
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"crash-ora\"", "phase=\"waiting\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    first.wait_phase("crash-ora", "waiting", 5 * S).await;
     first.kill().await;
     let on_disk = std::fs::read_to_string(&state).unwrap();
     assert!(
@@ -739,24 +634,10 @@ async fn an_agent_killed_mid_wait_finishes_the_recovery_after_restart() {
             5 * S,
         )
         .await;
-    second
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"crash-ora\"", "phase=\"waiting\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    second.wait_phase("crash-ora", "waiting", 5 * S).await;
     db.up().await;
     assert!(all_tasks(&sim, "crash-ora", "RUNNING", 5 * S).await);
-    second
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"crash-ora\"", "phase=\"watching\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    second.wait_phase("crash-ora", "watching", 5 * S).await;
     assert_eq!(count(&sim, "PUT", "/crash-ora/pause"), 1, "no action twice");
     assert_eq!(count(&sim, "PUT", "/crash-ora/resume"), 1);
     second.stop().await;
@@ -816,14 +697,7 @@ async fn dry_run_counts_what_it_would_do_and_sends_nothing() {
     agent
         .wait_value("cdc_sentinel_dry_run", &[], 1.0, 5 * S)
         .await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"dry-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("dry-ora", "RUNNING", 5 * S).await;
     db.down().await;
     agent
         .wait_value(
@@ -875,14 +749,7 @@ async fn twenty_connectors_on_one_database_share_one_probe_and_one_list_call_per
         );
     }
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"fleet-19\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("fleet-19", "RUNNING", 5 * S).await;
     let m = agent.metrics().await;
     let targets: Vec<&str> = m
         .lines()
@@ -928,14 +795,7 @@ async fn two_databases_one_down_only_its_connectors_are_held() {
     sim.add_connector(ConnectorSpec::oracle("two-a", Some(a.addr)).with_retry(RetryMode::FailFast));
     sim.add_connector(ConnectorSpec::oracle("two-b", Some(b.addr)).with_retry(RetryMode::FailFast));
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"two-b\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("two-b", "RUNNING", 5 * S).await;
     a.down().await;
     assert!(state_is(&sim, "two-a", "PAUSED", 5 * S).await);
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -966,14 +826,7 @@ async fn hold_with_stop_stops_and_resumes_with_fresh_tasks() {
         ConnectorSpec::oracle("stop-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let agent = Agent::start(&sim.url(), &["--hold-with", "stop"]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"stop-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("stop-ora", "RUNNING", 5 * S).await;
     db.down().await;
     assert!(state_is(&sim, "stop-ora", "STOPPED", 5 * S).await);
     assert!(
@@ -1082,14 +935,7 @@ async fn a_deleted_connector_disappears_from_metrics() {
     let sim = sim().await;
     sim.add_connector(ConnectorSpec::oracle("gone-ora", Some(db.addr)));
     let agent = Agent::start(&sim.url(), &[]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"gone-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("gone-ora", "RUNNING", 5 * S).await;
     sim.delete_connector("gone-ora");
     assert!(
         eventually(5 * S, || async {
@@ -1148,14 +994,7 @@ async fn a_human_stop_right_after_our_pause_is_never_overridden() {
     );
     // A slow pause answer leaves time for the human in between.
     let agent = Agent::start(&sim.url(), &["--poll-interval", "300ms"]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"race-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("race-ora", "RUNNING", 5 * S).await;
     db.down().await;
     assert!(
         eventually(5 * S, || async {
@@ -1217,14 +1056,7 @@ async fn a_maintenance_window_holds_a_healthy_connector_and_resumes_only_after_i
     )
     .unwrap();
     let agent = Agent::start(&sim.url(), &["--config", cfg.to_str().unwrap()]).await;
-    agent
-        .wait_value(
-            "cdc_sentinel_connector_state",
-            &["connector=\"maint-ora\"", "state=\"RUNNING\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_state("maint-ora", "RUNNING", 5 * S).await;
 
     // The window starts: held although the database is up; the other connector is untouched.
     agent
@@ -1281,13 +1113,6 @@ async fn a_maintenance_window_holds_a_healthy_connector_and_resumes_only_after_i
             5 * S,
         )
         .await;
-    agent
-        .wait_value(
-            "cdc_sentinel_recovery_phase",
-            &["connector=\"maint-ora\"", "phase=\"watching\""],
-            1.0,
-            5 * S,
-        )
-        .await;
+    agent.wait_phase("maint-ora", "watching", 5 * S).await;
     assert_eq!(count(&sim, "PUT", "/maint-other/pause"), 0);
 }

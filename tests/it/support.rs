@@ -139,6 +139,26 @@ impl Agent {
         }
     }
 
+    /// Waits until the agent reports the connector in this Kafka Connect state.
+    pub async fn wait_state(&self, connector: &str, state: &str, within: Duration) {
+        let (c, s) = (
+            format!("connector=\"{connector}\""),
+            format!("state=\"{state}\""),
+        );
+        self.wait_value("cdc_sentinel_connector_state", &[&c, &s], 1.0, within)
+            .await
+    }
+
+    /// Waits until the agent reports the connector in this recovery phase.
+    pub async fn wait_phase(&self, connector: &str, phase: &str, within: Duration) {
+        let (c, p) = (
+            format!("connector=\"{connector}\""),
+            format!("phase=\"{phase}\""),
+        );
+        self.wait_value("cdc_sentinel_recovery_phase", &[&c, &p], 1.0, within)
+            .await
+    }
+
     /// Stops it gracefully (as SIGTERM does).
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
