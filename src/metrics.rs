@@ -44,6 +44,9 @@ pub struct Metrics {
     /// Per-connector counters, kept for every connector seen since start; rendered as text
     /// (thousands of connectors would make the registry's gather the slowest part of a scrape).
     counters: Arc<Mutex<BTreeMap<String, ConnectorCounters>>>,
+    /// Results exported (zeros included) for every connector's actions: ok and error, plus
+    /// dry_run when running with --dry-run.
+    results: usize,
     pub connect_up: IntGauge,
     connect_last_success: prometheus::Gauge,
     connect_duration: HistogramVec,
@@ -125,6 +128,12 @@ impl Metrics {
             )
             .expect("valid"),
         );
+        // Every outcome from the start: the first finished recovery must count in increase().
+        for o in crate::recovery::core::Outcome::ALL {
+            if dry_run || o != crate::recovery::core::Outcome::DryRun {
+                recovery_duration.with_label_values(&[o.as_str()]);
+            }
+        }
         Metrics {
             connect_up: reg(
                 &r,
@@ -192,6 +201,17 @@ impl Metrics {
             registry: r,
             snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
             counters: Arc::new(Mutex::new(BTreeMap::new())),
+            results: if dry_run { 3 } else { 2 },
+        }
+    }
+
+    /// Creates a target's probe series at zero, so the first failure of each reason counts in
+    /// `increase()` (a series born at 1 is invisible to it).
+    pub fn target_added(&self, target: &str) {
+        for reason in Reason::FAILURES {
+            self.probe_failures
+                .with_label_values(&[target, reason.as_str()])
+                .inc_by(0);
         }
     }
 
@@ -314,7 +334,11 @@ impl Metrics {
         let mut out = String::from_utf8(buf).unwrap_or_default();
         let snap = self.snapshot.read().expect("metrics lock").clone();
         render_connectors(&snap, &mut out);
-        render_counters(&self.counters.lock().expect("metrics lock"), &mut out);
+        render_counters(
+            &self.counters.lock().expect("metrics lock"),
+            self.results,
+            &mut out,
+        );
         out
     }
 }
@@ -355,7 +379,7 @@ fn counter_family(out: &mut String, name: &str, help: &str) {
     out.push_str(" counter\n");
 }
 
-fn render_counters(c: &BTreeMap<String, ConnectorCounters>, out: &mut String) {
+fn render_counters(c: &BTreeMap<String, ConnectorCounters>, results: usize, out: &mut String) {
     let names: Vec<String> = c.keys().map(|k| escaped(k)).collect();
     counter_family(
         out,
@@ -409,7 +433,8 @@ fn render_counters(c: &BTreeMap<String, ConnectorCounters>, out: &mut String) {
     for (n, v) in names.iter().zip(c.values()) {
         for (a, action) in ACTIONS.iter().enumerate() {
             for (r, result) in RESULTS.iter().enumerate() {
-                if v.actions[a][r] > 0 {
+                // Zeros for the results this agent can produce, so increase() sees the first.
+                if r < results || v.actions[a][r] > 0 {
                     line(
                         out,
                         "cdc_sentinel_actions_total",

@@ -85,6 +85,7 @@ impl ProbeBoard {
                     kick: kick.clone(),
                 },
             );
+            metrics.target_added(label);
             tokio::spawn(probe_loop(
                 self.clone(),
                 label.clone(),

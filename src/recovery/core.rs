@@ -447,6 +447,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Recovered,
+        Outcome::TimedOutRecovered,
+        Outcome::HandedBack,
+        Outcome::Deleted,
+        Outcome::NeedsAttention,
+        Outcome::DryRun,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Recovered => "recovered",
