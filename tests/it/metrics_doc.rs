@@ -120,7 +120,7 @@ async fn docs_and_scrape_agree() {
     agent
         .wait_value(
             "cdc_sentinel_recovery_duration_seconds_count",
-            &[],
+            &["outcome=\"recovered\""],
             1.0,
             Duration::from_secs(8),
         )
