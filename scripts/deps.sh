@@ -20,7 +20,7 @@ if ((${#apt_pkgs[@]})); then
   echo "deps: apt-get install ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+  apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
 fi
 # Debian starts services on install; the tests start their own private servers.
 for svc in postgresql mariadb prometheus prometheus-alertmanager; do
