@@ -13,8 +13,16 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG TARGET=x86_64-unknown-linux-musl
 # Compiled into the binary (cdc_sentinel_build_info{revision=...}).
 ARG CDC_SENTINEL_REVISION=unknown
-# The upstream image lacks the musl target; an image that already has it needs no network here.
-RUN rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
+# The upstream image lacks the musl target and musl-gcc (ring, the TLS crate, compiles C for the
+# target); a builder image that already has both needs no network here.
+# hadolint ignore=DL3008
+RUN if ! command -v musl-gcc >/dev/null; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends musl-tools \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
+    && { rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"; }
+ENV CC_x86_64_unknown_linux_musl=musl-gcc
 WORKDIR /src
 # .dockerignore lets through only what the build needs (an allowlist).
 COPY . .
