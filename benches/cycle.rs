@@ -1,1 +1,162 @@
-fn main() {}
+//! Prints the cost of one poll cycle (parse + decide + metric update) for 1,000 connectors with
+//! 4 tasks each, of one /metrics render for them, and the process RSS. Targets on the 2-core
+//! CI machine: cycle <= 20 ms, render <= 5 ms, RSS <= 20 MiB. A benchmark, not a test: it
+//! prints figures and asserts nothing about time.
+//!
+//! Run: cargo bench --bench cycle
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cdc_sentinel::clock::Clock;
+use cdc_sentinel::config::{Cli, Command};
+use cdc_sentinel::connect::types::ExpandedMap;
+use cdc_sentinel::connect::Client;
+use cdc_sentinel::metrics::Metrics;
+use cdc_sentinel::recovery::supervisor::Agent;
+use cdc_sentinel::store::MemStore;
+use clap::Parser;
+
+const CONNECTORS: usize = 1000;
+const TASKS: usize = 4;
+
+fn body() -> String {
+    let mut s = String::from("{");
+    for i in 0..CONNECTORS {
+        if i > 0 {
+            s.push(',');
+        }
+        let name = format!("cdc-connector-{i:04}");
+        let tasks: Vec<String> = (0..TASKS)
+            .map(|t| {
+                format!(
+                    r#"{{"id":{t},"state":"RUNNING","worker_id":"10.0.0.{}:8083"}}"#,
+                    t + 1
+                )
+            })
+            .collect();
+        let task_refs: Vec<String> = (0..TASKS)
+            .map(|t| format!(r#"{{"connector":"{name}","task":{t}}}"#))
+            .collect();
+        s.push_str(&format!(
+            r#""{name}":{{"status":{{"name":"{name}","connector":{{"state":"RUNNING","worker_id":"10.0.0.1:8083"}},"tasks":[{}],"type":"source"}},"info":{{"name":"{name}","config":{{"connector.class":"io.debezium.connector.oracle.OracleConnector","database.hostname":"10.78.{}.{}","database.port":"1521","database.user":"c##dbzuser","database.password":"secret","database.dbname":"ORCLCDB","database.pdb.name":"ORCLPDB1","topic.prefix":"{name}","schema.history.internal.kafka.topic":"schema-changes.{name}","schema.history.internal.kafka.bootstrap.servers":"kafka:9092","log.mining.strategy":"online_catalog","tasks.max":"{TASKS}"}},"tasks":[{}],"type":"source"}}}}"#,
+            tasks.join(","),
+            i / 250,
+            i % 50,
+            task_refs.join(",")
+        ));
+    }
+    s.push('}');
+    s
+}
+
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn stats(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "median {:.2} ms, p90 {:.2} ms, max {:.2} ms ({} runs)",
+        ms(v[v.len() / 2]),
+        ms(v[v.len() * 9 / 10]),
+        ms(v[v.len() - 1]),
+        v.len()
+    )
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cli = Cli::try_parse_from([
+            "cdc-sentinel",
+            "run",
+            "--connect-url",
+            "http://127.0.0.1:9",
+            "--probe-interval",
+            "1h",
+            "--probe-timeout",
+            "100ms",
+        ])
+        .unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            unreachable!()
+        };
+        let cfg = Arc::new(args.validate().unwrap());
+        let metrics = Metrics::new("bench", "bench", false);
+        let client = Client::new(&cfg.connect, metrics.clone()).unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let mut agent = Agent::new(
+            cfg,
+            client,
+            metrics.clone(),
+            Box::new(MemStore::default()),
+            Clock::system(),
+            shutdown.clone(),
+        )
+        .unwrap();
+
+        let body = body();
+        println!(
+            "input: {CONNECTORS} connectors x {TASKS} tasks, {} KiB of JSON",
+            body.len() / 1024
+        );
+        let rss_before = rss_kib();
+        let mut cycles = Vec::new();
+        let mut parses = Vec::new();
+        for i in 0..60 {
+            let t = Instant::now();
+            let list: ExpandedMap = serde_json::from_slice(body.as_bytes()).unwrap();
+            let parsed = t.elapsed();
+            agent
+                .process(list, 1_700_000_000_000 + i * 5000)
+                .await
+                .unwrap();
+            if i >= 5 {
+                cycles.push(t.elapsed());
+                parses.push(parsed);
+            }
+        }
+        let mut renders = Vec::new();
+        let mut size = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            let text = metrics.render();
+            renders.push(t.elapsed());
+            size = text.len();
+        }
+        println!("poll cycle (parse + decide + metrics): {}", stats(cycles));
+        println!("  of which JSON parse:                  {}", stats(parses));
+        println!(
+            "/metrics render ({} KiB, {} series):    {}",
+            size / 1024,
+            metrics
+                .render()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .count(),
+            stats(renders)
+        );
+        match (rss_before, rss_kib()) {
+            (Some(b), Some(a)) => println!(
+                "RSS: {:.1} MiB after the runs ({:.1} MiB before the first cycle)",
+                a as f64 / 1024.0,
+                b as f64 / 1024.0
+            ),
+            _ => println!("RSS: not available on this platform"),
+        }
+        println!("targets: cycle <= 20 ms, render <= 5 ms, RSS <= 20 MiB");
+        shutdown.cancel();
+    });
+}

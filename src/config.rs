@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -19,6 +19,7 @@ use crate::connect::ConnectSettings;
 use crate::probe::runner::ProbeConfig;
 use crate::recovery::core::{AfterTimeout, HoldWith, Settings};
 use crate::target::{self, Target};
+use crate::windows::{self, MaintenanceEntry, Window};
 
 /// The agent's default metrics port. Prometheus' default port allocations page has every port
 /// of 9100-9999 taken; 10150 is beyond it (see README, "HTTP endpoints").
@@ -30,6 +31,7 @@ pub const DEFAULT_PORT: u16 = 10150;
     version,
     about = "Holds Kafka Connect / Debezium connectors while their database is down and resumes them when it is back",
     args_conflicts_with_subcommands = true,
+    args_override_self = true,
     subcommand_precedence_over_arg = true
 )]
 pub struct Cli {
@@ -50,6 +52,110 @@ pub enum Command {
     Demo(DemoArgs),
     /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
     Healthcheck(HealthArgs),
+    /// Run the simulated Kafka Connect worker alone (for test suites).
+    #[command(hide = true)]
+    Simulate(SimulateArgs),
+    /// Print the next occurrences of every maintenance window, in its time zone and in UTC.
+    Windows(WindowsArgs),
+    /// Probe a database once (or --count times) like the agent does: exit 0 up, 1 down, 2 bad input.
+    Probe(crate::probe::cli::ProbeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Where the simulated worker listens.
+    #[arg(long, default_value = "127.0.0.1:8083")]
+    pub listen: String,
+    /// Kafka version it reports.
+    #[arg(long, default_value = "3.9.0")]
+    pub version: String,
+    /// NAME=KIND@HOST:PORT[:failfast], KIND oracle or postgres (repeatable).
+    #[arg(long = "connector")]
+    pub connectors: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WindowsArgs {
+    /// TOML file with [[maintenance]] tables (the agent's --config).
+    #[arg(long, env = "CDC_SENTINEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// A window for every connector, as for `run` (repeatable).
+    #[arg(
+        long = "maintenance",
+        env = "CDC_SENTINEL_MAINTENANCE",
+        value_delimiter = ';'
+    )]
+    pub maintenance: Vec<String>,
+    /// Occurrences to show per window.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+    /// List from this time instead of now (RFC 3339, e.g. 2026-03-07T12:00:00-05:00), to check a DST night ahead.
+    #[arg(long)]
+    pub from: Option<String>,
+}
+
+impl WindowsArgs {
+    /// The windows (`--maintenance`, then the file's) and the time to list from, if given.
+    pub fn load(&self) -> Result<(Vec<Window>, Option<u64>), ConfigError> {
+        let from = self
+            .from
+            .as_deref()
+            .map(|f| {
+                chrono::DateTime::parse_from_rfc3339(f.trim())
+                    .map(|t| t.timestamp_millis().max(0) as u64)
+                    .map_err(|e| {
+                        usage(format!(
+                            "--from {f:?}: {e}: expected a time like 2026-03-07T12:00:00-05:00"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let mut list = flag_windows(&self.maintenance)?;
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                file_err(format!("--config {}: cannot read it ({e})", path.display()))
+            })?;
+            let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                file_err(format!(
+                    "--config {}: {}",
+                    path.display(),
+                    e.to_string().trim()
+                ))
+            })?;
+            list.extend(file_windows(path, &fc.maintenance)?);
+        }
+        Ok((list, from))
+    }
+}
+
+/// `--maintenance` values: windows for every selected connector.
+fn flag_windows(values: &[String]) -> Result<Vec<Window>, ConfigError> {
+    values
+        .iter()
+        .map(|v| {
+            windows::parse_when(v)
+                .map(|schedule| Window {
+                    schedule,
+                    connectors: vec![],
+                    targets: vec![],
+                    source: "--maintenance".into(),
+                })
+                .map_err(|e| usage(format!("--maintenance {v:?}: {e}")))
+        })
+        .collect()
+}
+
+/// The `[[maintenance]]` tables of the config file.
+fn file_windows(path: &Path, entries: &[MaintenanceEntry]) -> Result<Vec<Window>, ConfigError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let source = format!("--config {} [[maintenance]] #{}", path.display(), i + 1);
+            e.to_window(source.clone())
+                .map_err(|m| file_err(format!("{source}: {m}")))
+        })
+        .collect()
 }
 
 #[derive(Args, Debug, Clone)]
@@ -143,6 +249,13 @@ pub struct RunArgs {
     /// TOML file with per-connector settings (targets, max wait, ...).
     #[arg(long, env = "CDC_SENTINEL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Maintenance window for every selected connector, e.g. "Mon-Sun 01:50-02:30 Asia/Seoul": held at its start, resumed after its end once the database is back (repeatable; ';'-separated in the environment).
+    #[arg(
+        long = "maintenance",
+        env = "CDC_SENTINEL_MAINTENANCE",
+        value_delimiter = ';'
+    )]
+    pub maintenance: Vec<String>,
 
     /// How often to read every connector's status.
     #[arg(long, env = "CDC_SENTINEL_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
@@ -266,6 +379,8 @@ pub struct ConnectorFileEntry {
 struct FileConfig {
     #[serde(default)]
     connectors: BTreeMap<String, ConnectorFileEntry>,
+    #[serde(default)]
+    maintenance: Vec<MaintenanceEntry>,
 }
 
 /// Validated per-connector override.
@@ -292,6 +407,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub dry_run: bool,
     pub config_file: Option<PathBuf>,
+    /// Maintenance windows (`--maintenance`, then `[[maintenance]]` of the file).
+    pub maintenance: Vec<Window>,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -420,6 +537,7 @@ impl RunArgs {
             )));
         }
         let listen = parse_listen(&self.listen).map_err(usage)?;
+        let mut maintenance = flag_windows(&self.maintenance)?;
 
         let mut overrides = BTreeMap::new();
         let mut ignored = Vec::new();
@@ -458,6 +576,7 @@ impl RunArgs {
                 };
                 overrides.insert(name, o);
             }
+            maintenance.extend(file_windows(path, &fc.maintenance)?);
         }
 
         let settings = Settings {
@@ -502,6 +621,7 @@ impl RunArgs {
             log_format: self.log_format,
             dry_run: self.dry_run,
             config_file: self.config.clone(),
+            maintenance,
         })
     }
 }
@@ -635,6 +755,15 @@ impl Config {
         let _ = writeln!(s, "state_file         = {}", self.state_file.display());
         let _ = writeln!(s, "web.listen_address = {}", self.listen);
         let _ = writeln!(s, "dry_run            = {}", self.dry_run);
+        for w in &self.maintenance {
+            let _ = writeln!(
+                s,
+                "maintenance        = {} ({}; from {})",
+                w.schedule,
+                w.scope(),
+                w.source
+            );
+        }
         for (name, o) in &self.overrides {
             let _ = writeln!(
                 s,
@@ -755,6 +884,134 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn maintenance_windows_from_flags_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            r#"
+[connectors.inv]
+db = "oracle://db:1521/PDB1"
+
+[[maintenance]]
+when = "Mon-Fri 01:50-02:30 Asia/Seoul"
+connectors = ["inv"]
+targets = ["oracle://crm-db:1521/CRM"]
+
+[[maintenance]]
+start = "2026-12-24T01:00:00+09:00"
+end = "2026-12-24T04:00:00+09:00"
+"#,
+        )
+        .unwrap();
+        let c = args(&[
+            "--maintenance",
+            "Mon-Sun 01:50-02:30 Asia/Seoul",
+            "--maintenance",
+            "Sat-Sun 23:30-00:30 UTC",
+            "--config",
+            p.to_str().unwrap(),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(c.maintenance.len(), 4);
+        assert_eq!(c.maintenance[0].source, "--maintenance");
+        assert!(
+            c.maintenance[0].applies_to("anything", None),
+            "flags are global"
+        );
+        assert_eq!(c.maintenance[2].connectors, vec!["inv"]);
+        assert_eq!(c.maintenance[2].targets, vec!["crm-db:1521/CRM"]);
+        assert!(c.maintenance[3].source.ends_with("[[maintenance]] #2"));
+        let text = c.describe();
+        assert!(
+            text.contains("maintenance        = Mon-Fri 01:50-02:30 Asia/Seoul (connectors inv; targets crm-db:1521/CRM; from --config"),
+            "{text}"
+        );
+        // The `windows` subcommand reads the same.
+        let w = match Cli::try_parse_from([
+            "cdc-sentinel",
+            "windows",
+            "--config",
+            p.to_str().unwrap(),
+            "--count",
+            "2",
+            "--from",
+            "2026-12-23T00:00:00Z",
+        ])
+        .unwrap()
+        .command
+        {
+            Some(Command::Windows(w)) => w,
+            _ => unreachable!(),
+        };
+        let (list, from) = w.load().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(from, Some(1_797_984_000_000));
+    }
+
+    #[test]
+    fn bad_maintenance_windows_show_the_accepted_forms() {
+        let e = args(&["--maintenance", "Mon-Sun 01:50-02:30"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 64, "a bad flag is EX_USAGE");
+        assert!(
+            e.message.contains("--maintenance \"Mon-Sun 01:50-02:30\"")
+                && e.message.contains("Mon,Wed,Fri")
+                && e.message.contains("Asia/Seoul"),
+            "{}",
+            e.message
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[[maintenance]]\nwhen = \"Mon-Sun 1:50-2:30pm Asia/Seoul\"\n",
+        )
+        .unwrap();
+        let e = args(&["--config", p.to_str().unwrap()])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 78, "a bad file is EX_CONFIG");
+        assert!(
+            e.message.contains("c.toml [[maintenance]] #1: when = ")
+                && e.message.contains("\"2:30pm\" is not a time")
+                && e.message.contains("Mon,Wed,Fri"),
+            "{}",
+            e.message
+        );
+        std::fs::write(
+            &p,
+            "[[maintenance]]\nwhen = \"daily 01:00-02:00 UTC\"\nconnector = [\"inv\"]\n",
+        )
+        .unwrap();
+        let e = args(&["--config", p.to_str().unwrap()])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 78);
+        assert!(e.message.contains("connector"), "{}", e.message);
+        // The `windows` subcommand: the same codes.
+        let w = |v: &[&str]| match Cli::try_parse_from(v).unwrap().command {
+            Some(Command::Windows(w)) => w,
+            _ => unreachable!(),
+        };
+        let e = w(&["x", "windows", "--maintenance", "nightly 01:00-02:00 UTC"])
+            .load()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 64);
+        let e = w(&["x", "windows", "--config", p.to_str().unwrap()])
+            .load()
+            .unwrap_err();
+        assert_eq!(e.exit_code, 78);
+        assert!(Cli::try_parse_from(["x", "windows", "--count", "0"]).is_err());
     }
 
     #[test]

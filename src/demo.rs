@@ -1,5 +1,266 @@
-//! `cdc-sentinel demo`: plays a nightly backup against an embedded simulated Kafka Connect.
-use crate::config::DemoArgs;
-pub async fn run(_d: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the demo is not wired yet")
+//! `cdc-sentinel demo`: two nights in about a minute, against an embedded simulated Kafka
+//! Connect worker and a simulated database (a real TCP listener on 127.0.0.1), with the real
+//! agent making the decisions, its decision log on screen and `/metrics` live.
+//!
+//! Night 1: the nightly backup takes the database down; one connector's task goes FAILED, the
+//! other hides the outage behind RUNNING; both are held, then resumed (the FAILED task
+//! restarted) once the database is back. Night 2: the backup overruns the maximum wait; the
+//! connectors stay held, the agent says what a human must do, and the on-call hands it back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::{TcpListener, TcpSocket};
+
+use crate::app;
+use crate::clock::Clock;
+use crate::config::{Cli, Command, DemoArgs};
+use crate::sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
+
+/// A database that can go away and come back on the same port.
+struct DemoDb {
+    addr: SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl DemoDb {
+    fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+        let s = TcpSocket::new_v4()?;
+        s.set_reuseaddr(true)?;
+        s.bind(addr)?;
+        s.listen(128)
+    }
+
+    async fn start() -> anyhow::Result<DemoDb> {
+        let l = Self::bind("127.0.0.1:0".parse()?)
+            .context("cannot open the simulated database port")?;
+        let mut db = DemoDb {
+            addr: l.local_addr()?,
+            task: None,
+        };
+        db.serve(l);
+        Ok(db)
+    }
+
+    fn serve(&mut self, l: TcpListener) {
+        // A database going down drops its sessions too: every connection lives in this task.
+        self.task = Some(tokio::spawn(async move {
+            let mut sessions = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    r = l.accept() => {
+                        if let Ok((s, _)) = r {
+                            // Answers TNS, PostgreSQL and MySQL probes like an open database.
+                            sessions.spawn(crate::sim::standin::answer_as_database(s));
+                        }
+                    }
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                }
+            }
+        }));
+    }
+
+    async fn down(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    async fn up(&mut self) -> anyhow::Result<()> {
+        for _ in 0..50 {
+            if let Ok(l) = Self::bind(self.addr) {
+                self.serve(l);
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("cannot reopen the simulated database on {}", self.addr)
+    }
+}
+
+fn say(text: &str) {
+    println!("\n\x1b[1m==> {text}\x1b[0m");
+}
+
+async fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+fn show(sim: &SimConnect, names: &[&str]) {
+    for n in names {
+        println!(
+            "    {n:<18} connector {:<8} tasks {:?}",
+            sim.connector_state(n).unwrap_or_default(),
+            sim.task_states(n)
+        );
+    }
+}
+
+pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
+    let speed = if d.speed.is_finite() && d.speed > 0.0 {
+        d.speed
+    } else {
+        1.0
+    };
+    let t = |ms: u64| Duration::from_millis(((ms as f64) / speed).max(10.0) as u64);
+    let fmt = |d: Duration| {
+        humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+    };
+
+    let mut db = DemoDb::start().await?;
+    let sim = SimConnect::start(SimOptions::default())
+        .await
+        .context("cannot start the simulated Kafka Connect")?;
+    let failing = "inventory-oracle";
+    let hidden = "orders-oracle";
+    sim.add_connector(
+        ConnectorSpec::oracle(failing, Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(
+        ConnectorSpec::oracle(hidden, Some(db.addr)).with_retry(RetryMode::Unlimited),
+    );
+
+    let dir = tempfile_dir()?;
+    let state = dir.join("state.json");
+    let max_wait = t(12_000);
+    let argv: Vec<String> = vec![
+        "cdc-sentinel".into(),
+        "run".into(),
+        "--connect-url".into(),
+        sim.url(),
+        "--web.listen-address".into(),
+        d.listen.clone(),
+        "--state-file".into(),
+        state.display().to_string(),
+        "--poll-interval".into(),
+        fmt(t(500)),
+        "--probe-interval".into(),
+        fmt(t(1_000)),
+        "--probe-timeout".into(),
+        fmt(t(500)),
+        "--verify-window".into(),
+        fmt(t(2_000)),
+        "--max-wait".into(),
+        fmt(max_wait),
+    ];
+    let args = match Cli::try_parse_from(&argv)?.command {
+        Some(Command::Run(a)) => a,
+        _ => anyhow::bail!("internal: demo flags did not parse as `run`"),
+    };
+    let cfg = args.validate().map_err(|e| anyhow::anyhow!(e.message))?;
+    let agent = app::start(cfg, Clock::system()).await?;
+
+    println!("cdc-sentinel demo: a simulated Kafka Connect at {} with two Debezium Oracle connectors on one database ({}).", sim.url(), db.addr);
+    println!("  {failing}: errors.max.retries=0, its task goes FAILED when the database goes away");
+    println!("  {hidden}: Debezium's default unlimited retries, the outage hides behind RUNNING");
+    println!(
+        "Metrics live at http://{}/metrics  (one hour of the night = one second here; max wait {})",
+        agent.addr,
+        fmt(max_wait)
+    );
+    tokio::time::sleep(t(2_500)).await;
+    show(&sim, &[failing, hidden]);
+
+    say("Night 1, 01:58: the nightly backup takes the database down");
+    db.down().await;
+    let held = wait_for(t(15_000), || {
+        [failing, hidden]
+            .iter()
+            .all(|n| sim.connector_state(n).as_deref() == Some("PAUSED"))
+    })
+    .await;
+    show(&sim, &[failing, hidden]);
+    if held {
+        println!("    both held: no retry storm; the FAILED task stays FAILED while paused, as in Kafka Connect");
+    }
+    tokio::time::sleep(t(5_000)).await;
+
+    say("Night 1, 02:25: the backup is done, the database is back");
+    db.up().await?;
+    let back = wait_for(t(20_000), || {
+        [failing, hidden].iter().all(|n| {
+            sim.connector_state(n).as_deref() == Some("RUNNING")
+                && sim.task_states(n).iter().all(|s| s == "RUNNING")
+        })
+    })
+    .await;
+    tokio::time::sleep(t(3_000)).await;
+    show(&sim, &[failing, hidden]);
+    if back {
+        println!("    resumed, FAILED task restarted, verified RUNNING: nobody was woken up");
+    }
+
+    say(&format!(
+        "Night 2, 01:58: the backup overruns the maximum wait ({})",
+        fmt(max_wait)
+    ));
+    db.down().await;
+    let _ = wait_for(t(10_000), || {
+        sim.connector_state(failing).as_deref() == Some("PAUSED")
+    })
+    .await;
+    tokio::time::sleep(max_wait + t(3_000)).await;
+    show(&sim, &[failing, hidden]);
+    println!("    timed out: held, cdc_sentinel_recovery_phase{{phase=\"timed_out\"}} = 1, CDCRecoveryTimedOut pages the on-call");
+
+    say("Night 2, 03:10: the DBA fixes the database; the on-call resumes the connectors by hand");
+    db.up().await?;
+    tokio::time::sleep(t(2_500)).await;
+    let http = reqwest::Client::new();
+    for n in [failing, hidden] {
+        let _ = http
+            .put(format!("{}/connectors/{n}/resume", sim.url()))
+            .send()
+            .await;
+        let _ = http
+            .post(format!(
+                "{}/connectors/{n}/restart?includeTasks=true&onlyFailed=true",
+                sim.url()
+            ))
+            .send()
+            .await;
+    }
+    let _ = wait_for(t(10_000), || {
+        [failing, hidden]
+            .iter()
+            .all(|n| sim.task_states(n).iter().all(|s| s == "RUNNING"))
+    })
+    .await;
+    tokio::time::sleep(t(2_000)).await;
+    show(&sim, &[failing, hidden]);
+
+    say("What /metrics says now");
+    let text = agent.metrics.render();
+    for l in text.lines().filter(|l| {
+        (l.starts_with("cdc_sentinel_recovery_timeouts_total")
+            || l.starts_with("cdc_sentinel_recovery_duration_seconds_count")
+            || l.starts_with("cdc_sentinel_managed")
+            || l.starts_with("cdc_sentinel_recoveries_started_total"))
+            && !l.ends_with(" 0")
+    }) {
+        println!("    {l}");
+    }
+    agent.stop(Duration::from_secs(5)).await?;
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "\nDone. Run it for real: cdc-sentinel run --connect-url http://connect:8083 (see README)."
+    );
+    Ok(())
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("cdc-sentinel-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
 }

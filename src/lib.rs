@@ -11,5 +11,8 @@ pub mod metrics;
 pub mod probe;
 pub mod recovery;
 pub mod server;
+pub mod sim;
+pub mod simulate;
 pub mod store;
 pub mod target;
+pub mod windows;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cdc_sentinel::app;
 use cdc_sentinel::clock::Clock;
-use cdc_sentinel::config::{Cli, Command, HealthArgs, LogFormat, RunArgs};
+use cdc_sentinel::config::{Cli, Command, HealthArgs, LogFormat, RunArgs, WindowsArgs};
 use clap::Parser;
 
 fn init_logging(format: LogFormat) {
@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if cdc_sentinel::probe::cli::invoked() => {
+                    cdc_sentinel::probe::cli::EXIT_BAD_INPUT
+                }
                 _ => 64,
             };
             let _ = e.print();
@@ -50,6 +53,18 @@ fn main() -> ExitCode {
         Some(Command::Run(a)) => rt.block_on(run(a)),
         Some(Command::CheckConfig(a)) => check_config(a),
         Some(Command::Healthcheck(h)) => rt.block_on(healthcheck(h)),
+        Some(Command::Simulate(a)) => {
+            init_logging(LogFormat::Text);
+            match rt.block_on(cdc_sentinel::simulate::run(a)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cdc-sentinel simulate: {e:#}");
+                    ExitCode::from(64)
+                }
+            }
+        }
+        Some(Command::Windows(w)) => windows(w),
+        Some(Command::Probe(p)) => rt.block_on(cdc_sentinel::probe::cli::run(p)),
         Some(Command::Demo(d)) => {
             init_logging(d.log_format);
             rt.block_on(cdc_sentinel_demo(d))
@@ -80,6 +95,24 @@ fn check_config(a: RunArgs) -> ExitCode {
     }
 }
 
+/// `cdc-sentinel windows`: the next occurrences of every maintenance window.
+fn windows(w: WindowsArgs) -> ExitCode {
+    match w.load() {
+        Ok((list, from)) => {
+            let from = from.unwrap_or_else(|| Clock::system().now_ms());
+            print!(
+                "{}",
+                cdc_sentinel::windows::describe(&list, from, w.count as usize)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cdc-sentinel: {}", e.message);
+            ExitCode::from(e.exit_code as u8)
+        }
+    }
+}
+
 async fn run(a: RunArgs) -> ExitCode {
     init_logging(a.log_format);
     let cfg = match a.validate() {
@@ -97,7 +130,7 @@ async fn run(a: RunArgs) -> ExitCode {
         }
     };
     tokio::select! {
-        _ = shutdown_signal() => {
+        _ = app::shutdown_signal() => {
             tracing::info!("signal received; finishing the step in flight and writing state");
         }
         // The agent stops by itself only on a fatal error (state file, unsupported worker).
@@ -121,25 +154,6 @@ async fn run(a: RunArgs) -> ExitCode {
             tracing::error!("{e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -4,7 +4,7 @@
 //! scrape time from the latest poll's snapshot ([`ConnectorView`]s), so a deleted or deselected
 //! connector disappears instead of exporting a stale value, and a poll costs one pointer swap.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -32,26 +32,26 @@ pub struct ConnectorView {
     pub started_at_ms: Option<u64>,
     pub max_wait_secs: f64,
     pub attempts: u32,
+    /// A maintenance window applies to the connector now.
+    pub maintenance: bool,
 }
 
 /// Cheap to clone: everything is behind `Arc`s.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    snapshot: Arc<RwLock<Arc<Vec<ConnectorView>>>>,
-    seen: Arc<Mutex<HashSet<String>>>,
+    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+    /// Per-connector counters, kept for every connector seen since start; rendered as text
+    /// (thousands of connectors would make the registry's gather the slowest part of a scrape).
+    counters: Arc<Mutex<BTreeMap<String, ConnectorCounters>>>,
     pub connect_up: IntGauge,
     connect_last_success: prometheus::Gauge,
     connect_duration: HistogramVec,
-    task_failures: IntCounterVec,
     probe_success: IntGaugeVec,
     probe_duration: HistogramVec,
     probe_last_success: GaugeVec,
     probe_failures: IntCounterVec,
     probe_last_reason: IntGaugeVec,
-    actions: IntCounterVec,
-    timeouts: IntCounterVec,
-    recoveries_started: IntCounterVec,
     recovery_duration: HistogramVec,
 }
 
@@ -143,17 +143,6 @@ impl Metrics {
                 .expect("valid"),
             ),
             connect_duration,
-            task_failures: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_task_failures_total",
-                        "Transitions of a task or the connector into FAILED observed.",
-                    ),
-                    &["connector"],
-                )
-                .expect("valid"),
-            ),
             probe_success: reg(
                 &r,
                 IntGaugeVec::new(
@@ -199,65 +188,34 @@ impl Metrics {
                 )
                 .expect("valid"),
             ),
-            actions: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_actions_total",
-                        "REST actions on connectors by action and result.",
-                    ),
-                    &["connector", "action", "result"],
-                )
-                .expect("valid"),
-            ),
-            timeouts: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_recovery_timeouts_total",
-                        "Recoveries that reached the maximum wait.",
-                    ),
-                    &["connector"],
-                )
-                .expect("valid"),
-            ),
-            recoveries_started: reg(
-                &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "cdc_sentinel_recoveries_started_total",
-                        "Recoveries started (the agent decided to hold the connector).",
-                    ),
-                    &["connector", "reason"],
-                )
-                .expect("valid"),
-            ),
             recovery_duration,
             registry: r,
-            snapshot: Arc::new(RwLock::new(Arc::new(Vec::new()))),
-            seen: Arc::new(Mutex::new(HashSet::new())),
+            snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
+            counters: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
     /// Replaces the per-connector snapshot (after each successful poll).
     pub fn set_connectors(&self, views: Vec<ConnectorView>) {
         {
-            let mut seen = self.seen.lock().expect("metrics lock");
+            let mut c = self.counters.lock().expect("metrics lock");
             for v in views.iter().filter(|v| v.selected) {
-                if !seen.contains(&v.name) {
-                    seen.insert(v.name.clone());
+                if !c.contains_key(&v.name) {
                     // Zero series, so rate() and increase() work from the first failure on.
-                    self.task_failures.with_label_values(&[&v.name]).inc_by(0);
-                    self.timeouts.with_label_values(&[&v.name]).inc_by(0);
-                    for reason in ["task_failed", "probe_failed"] {
-                        self.recoveries_started
-                            .with_label_values(&[&v.name, reason])
-                            .inc_by(0);
-                    }
+                    c.insert(v.name.clone(), ConnectorCounters::default());
                 }
             }
         }
-        *self.snapshot.write().expect("metrics lock") = Arc::new(views);
+        let escaped = views.iter().map(|v| escaped(&v.name)).collect();
+        *self.snapshot.write().expect("metrics lock") = Arc::new(Snapshot { views, escaped });
+    }
+
+    fn count(&self, connector: &str, f: impl FnOnce(&mut ConnectorCounters)) {
+        let mut c = self.counters.lock().expect("metrics lock");
+        match c.get_mut(connector) {
+            Some(e) => f(e),
+            None => f(c.entry(connector.to_string()).or_default()),
+        }
     }
 
     pub fn connect_request(&self, operation: &str, code: &str, secs: f64) {
@@ -274,7 +232,7 @@ impl Metrics {
     }
 
     pub fn task_failed(&self, connector: &str, n: u64) {
-        self.task_failures.with_label_values(&[connector]).inc_by(n);
+        self.count(connector, |c| c.task_failures += n);
     }
 
     pub fn probe_result(&self, target: &str, r: &ProbeResult, now_ms: u64) {
@@ -321,19 +279,23 @@ impl Metrics {
     }
 
     pub fn action(&self, connector: &str, action: &str, result: &str) {
-        self.actions
-            .with_label_values(&[connector, action, result])
-            .inc();
+        let (Some(a), Some(r)) = (
+            ACTIONS.iter().position(|x| *x == action),
+            RESULTS.iter().position(|x| *x == result),
+        ) else {
+            return;
+        };
+        self.count(connector, |c| c.actions[a][r] += 1);
     }
 
     pub fn timed_out(&self, connector: &str) {
-        self.timeouts.with_label_values(&[connector]).inc();
+        self.count(connector, |c| c.timeouts += 1);
     }
 
     pub fn recovery_started(&self, connector: &str, reason: &str) {
-        self.recoveries_started
-            .with_label_values(&[connector, reason])
-            .inc();
+        if let Some(i) = HOLD_REASONS.iter().position(|x| *x == reason) {
+            self.count(connector, |c| c.started[i] += 1);
+        }
     }
 
     pub fn recovery_finished(&self, outcome: &str, secs: f64) {
@@ -352,11 +314,120 @@ impl Metrics {
         let mut out = String::from_utf8(buf).unwrap_or_default();
         let snap = self.snapshot.read().expect("metrics lock").clone();
         render_connectors(&snap, &mut out);
+        render_counters(&self.counters.lock().expect("metrics lock"), &mut out);
         out
     }
 }
 
+/// The latest poll's connectors, with their names already escaped for the exposition.
+#[derive(Default)]
+struct Snapshot {
+    views: Vec<ConnectorView>,
+    escaped: Vec<String>,
+}
+
+const ACTIONS: [&str; 4] = ["pause", "resume", "stop", "restart"];
+const RESULTS: [&str; 3] = ["ok", "error", "dry_run"];
+const HOLD_REASONS: [&str; 3] = ["task_failed", "probe_failed", "maintenance"];
+
+/// Counters of one connector.
+#[derive(Default, Clone)]
+struct ConnectorCounters {
+    task_failures: u64,
+    timeouts: u64,
+    started: [u64; 3],
+    actions: [[u64; 3]; 4],
+}
+
+fn escaped(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    esc(v, &mut out);
+    out
+}
+
+fn counter_family(out: &mut String, name: &str, help: &str) {
+    out.push_str("# HELP ");
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(help);
+    out.push_str("\n# TYPE ");
+    out.push_str(name);
+    out.push_str(" counter\n");
+}
+
+fn render_counters(c: &BTreeMap<String, ConnectorCounters>, out: &mut String) {
+    let names: Vec<String> = c.keys().map(|k| escaped(k)).collect();
+    counter_family(
+        out,
+        "cdc_sentinel_task_failures_total",
+        "Transitions of a task or the connector into FAILED observed.",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        line(
+            out,
+            "cdc_sentinel_task_failures_total",
+            n,
+            &[],
+            v.task_failures,
+        );
+    }
+    counter_family(
+        out,
+        "cdc_sentinel_recovery_timeouts_total",
+        "Recoveries that reached the maximum wait.",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        line(
+            out,
+            "cdc_sentinel_recovery_timeouts_total",
+            n,
+            &[],
+            v.timeouts,
+        );
+    }
+    counter_family(
+        out,
+        "cdc_sentinel_recoveries_started_total",
+        "Recoveries started (the agent decided to hold the connector).",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        for (i, reason) in HOLD_REASONS.iter().enumerate() {
+            line(
+                out,
+                "cdc_sentinel_recoveries_started_total",
+                n,
+                &[("reason", reason)],
+                v.started[i],
+            );
+        }
+    }
+    counter_family(
+        out,
+        "cdc_sentinel_actions_total",
+        "REST actions on connectors by action and result.",
+    );
+    for (n, v) in names.iter().zip(c.values()) {
+        for (a, action) in ACTIONS.iter().enumerate() {
+            for (r, result) in RESULTS.iter().enumerate() {
+                if v.actions[a][r] > 0 {
+                    line(
+                        out,
+                        "cdc_sentinel_actions_total",
+                        n,
+                        &[("action", action), ("result", result)],
+                        v.actions[a][r],
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn esc(v: &str, out: &mut String) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -371,16 +442,10 @@ fn family(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
 }
 
-fn line(
-    out: &mut String,
-    name: &str,
-    connector: &str,
-    extra: &[(&str, &str)],
-    value: impl std::fmt::Display,
-) {
+fn line(out: &mut String, name: &str, connector: &str, extra: &[(&str, &str)], value: impl Value) {
     out.push_str(name);
     out.push_str("{connector=\"");
-    esc(connector, out);
+    out.push_str(connector); // escaped once per snapshot
     out.push('"');
     for (k, v) in extra {
         out.push(',');
@@ -389,22 +454,82 @@ fn line(
         esc(v, out);
         out.push('"');
     }
-    let _ = writeln!(out, "}} {value}");
+    out.push_str("} ");
+    value.push(out);
+    out.push('\n');
 }
 
-fn render_connectors(views: &[ConnectorView], out: &mut String) {
-    out.reserve(views.len() * 1800);
+/// A sample value, written without going through `fmt` for the integers that make up almost
+/// every per-connector line (a 1,000-connector scrape has ~40,000 of them).
+trait Value {
+    fn push(self, out: &mut String);
+}
+
+impl Value for u64 {
+    fn push(self, out: &mut String) {
+        if self < 10 {
+            out.push((b'0' + self as u8) as char);
+            return;
+        }
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut n = self;
+        while n > 0 {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        // Only ASCII digits were written.
+        out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+    }
+}
+
+impl Value for u32 {
+    fn push(self, out: &mut String) {
+        (self as u64).push(out)
+    }
+}
+
+impl Value for u8 {
+    fn push(self, out: &mut String) {
+        (self as u64).push(out)
+    }
+}
+
+impl Value for i32 {
+    fn push(self, out: &mut String) {
+        if self < 0 {
+            out.push('-');
+        }
+        (self.unsigned_abs() as u64).push(out)
+    }
+}
+
+impl Value for f64 {
+    fn push(self, out: &mut String) {
+        if self.fract() == 0.0 && (0.0..1e15).contains(&self) {
+            (self as u64).push(out)
+        } else {
+            let _ = write!(out, "{self}");
+        }
+    }
+}
+
+fn render_connectors(snap: &Snapshot, out: &mut String) {
+    let views = &snap.views;
+    // About 3 KiB of exposition per connector: reserve it once instead of regrowing.
+    out.reserve(views.len() * 3300);
     family(
         out,
         "cdc_sentinel_connector_state",
         "1 for the connector's current Kafka Connect state, 0 for the others.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         for s in State::EXPORTED {
             line(
                 out,
                 "cdc_sentinel_connector_state",
-                &v.name,
+                n,
                 &[("state", s.as_str())],
                 (v.state == s) as u8,
             );
@@ -415,12 +540,12 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_tasks",
         "Number of the connector's tasks in each state.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         for (i, s) in State::EXPORTED.iter().enumerate() {
             line(
                 out,
                 "cdc_sentinel_connector_tasks",
-                &v.name,
+                n,
                 &[("state", s.as_str())],
                 v.tasks[i],
             );
@@ -431,11 +556,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_selected",
         "1 if the agent acts on this connector (--connector/--include/--exclude), else 0.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         line(
             out,
             "cdc_sentinel_connector_selected",
-            &v.name,
+            n,
             &[],
             v.selected as u8,
         );
@@ -445,12 +570,12 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_target_info",
         "1; the database target probed for this connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         if let Some(t) = &v.target {
             line(
                 out,
                 "cdc_sentinel_connector_target_info",
-                &v.name,
+                n,
                 &[("target", t)],
                 1,
             );
@@ -461,11 +586,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_connector_target_unknown",
         "1 when no database target could be found for a selected connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         line(
             out,
             "cdc_sentinel_connector_target_unknown",
-            &v.name,
+            n,
             &[],
             v.target.is_none() as u8,
         );
@@ -475,19 +600,19 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_managed",
         "1 while the agent holds the connector (it will resume it).",
     );
-    for v in views {
-        line(out, "cdc_sentinel_managed", &v.name, &[], v.managed as u8);
+    for (v, n) in views.iter().zip(&snap.escaped) {
+        line(out, "cdc_sentinel_managed", n, &[], v.managed as u8);
     }
     family(
         out,
         "cdc_sentinel_recovery_active",
         "1 while the connector is in a recovery.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         line(
             out,
             "cdc_sentinel_recovery_active",
-            &v.name,
+            n,
             &[],
             v.phase.in_recovery() as u8,
         );
@@ -497,15 +622,16 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_phase",
         "1 for the connector's current recovery phase, 0 for the others.",
     );
-    for v in views
+    for (v, n) in views
         .iter()
-        .filter(|v| v.selected || v.phase != Phase::Watching)
+        .zip(&snap.escaped)
+        .filter(|(v, _)| v.selected || v.phase != Phase::Watching)
     {
         for p in Phase::ALL {
             line(
                 out,
                 "cdc_sentinel_recovery_phase",
-                &v.name,
+                n,
                 &[("phase", p.as_str())],
                 (v.phase == p) as u8,
             );
@@ -516,13 +642,13 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_info",
         "1 while the phase is not watching: the target and why.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         if let (Some(reason), false) = (&v.reason, v.phase == Phase::Watching) {
             let t = v.target.as_deref().unwrap_or("");
             line(
                 out,
                 "cdc_sentinel_recovery_info",
-                &v.name,
+                n,
                 &[("target", t), ("reason", reason)],
                 1,
             );
@@ -533,12 +659,12 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_started_timestamp_seconds",
         "Unix time the current recovery started.",
     );
-    for v in views {
+    for (v, n) in views.iter().zip(&snap.escaped) {
         if let (Some(t), true) = (v.started_at_ms, v.phase.in_recovery()) {
             line(
                 out,
                 "cdc_sentinel_recovery_started_timestamp_seconds",
-                &v.name,
+                n,
                 &[],
                 t as f64 / 1000.0,
             );
@@ -549,11 +675,11 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_max_wait_seconds",
         "The maximum wait that applies to the connector.",
     );
-    for v in views.iter().filter(|v| v.selected) {
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
         line(
             out,
             "cdc_sentinel_recovery_max_wait_seconds",
-            &v.name,
+            n,
             &[],
             v.max_wait_secs,
         );
@@ -563,22 +689,53 @@ fn render_connectors(views: &[ConnectorView], out: &mut String) {
         "cdc_sentinel_recovery_resume_attempts",
         "Resume attempts made in the current recovery.",
     );
-    for v in views
+    for (v, n) in views
         .iter()
-        .filter(|v| v.selected || v.phase != Phase::Watching)
+        .zip(&snap.escaped)
+        .filter(|(v, _)| v.selected || v.phase != Phase::Watching)
     {
         line(
             out,
             "cdc_sentinel_recovery_resume_attempts",
-            &v.name,
+            n,
             &[],
             v.attempts,
+        );
+    }
+    family(
+        out,
+        "cdc_sentinel_maintenance_active",
+        "1 while a maintenance window applies to the connector.",
+    );
+    for (v, n) in views.iter().zip(&snap.escaped).filter(|(v, _)| v.selected) {
+        line(
+            out,
+            "cdc_sentinel_maintenance_active",
+            n,
+            &[],
+            v.maintenance as u8,
         );
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_are_written_exactly() {
+        let w = |f: &dyn Fn(&mut String)| {
+            let mut s = String::new();
+            f(&mut s);
+            s
+        };
+        for n in [0u64, 1, 9, 10, 99, 12345, u64::MAX] {
+            assert_eq!(w(&|s| n.push(s)), n.to_string());
+        }
+        assert_eq!(w(&|s| (-3i32).push(s)), "-3");
+        assert_eq!(w(&|s| 1800.0f64.push(s)), "1800");
+        assert_eq!(w(&|s| 1_700_000_000.25f64.push(s)), "1700000000.25");
+        assert_eq!(w(&|s| 0.5f64.push(s)), "0.5");
+    }
+
     use super::*;
 
     #[test]
@@ -596,6 +753,7 @@ mod tests {
             started_at_ms: None,
             max_wait_secs: 1800.0,
             attempts: 0,
+            maintenance: false,
         }]);
         let text = m.render();
         assert!(
@@ -605,5 +763,43 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"cdc_sentinel_build_info{revision="abc",version="0.1.0"} 1"#));
+    }
+
+    #[test]
+    fn maintenance_active_for_every_selected_connector() {
+        let m = Metrics::new("0.1.0", "abc", false);
+        let view = |name: &str, selected: bool, maintenance: bool| ConnectorView {
+            name: name.into(),
+            state: State::Paused,
+            tasks: [0, 0, 1, 0, 0, 0],
+            selected,
+            target: Some("db:1521".into()),
+            phase: Phase::Waiting,
+            reason: Some("maintenance".into()),
+            managed: true,
+            started_at_ms: Some(1_000),
+            max_wait_secs: 1800.0,
+            attempts: 0,
+            maintenance,
+        };
+        m.set_connectors(vec![
+            view("inv", true, true),
+            view("crm", true, false),
+            view("other", false, true),
+        ]);
+        let text = m.render();
+        assert!(
+            text.contains("# TYPE cdc_sentinel_maintenance_active gauge"),
+            "{text}"
+        );
+        assert!(text.contains(r#"cdc_sentinel_maintenance_active{connector="inv"} 1"#));
+        assert!(text.contains(r#"cdc_sentinel_maintenance_active{connector="crm"} 0"#));
+        assert!(!text.contains(r#"cdc_sentinel_maintenance_active{connector="other"}"#));
+        assert!(text.contains(
+            r#"cdc_sentinel_recovery_info{connector="inv",target="db:1521",reason="maintenance"} 1"#
+        ));
+        assert!(text.contains(
+            r#"cdc_sentinel_recoveries_started_total{connector="crm",reason="maintenance"} 0"#
+        ));
     }
 }

@@ -272,19 +272,36 @@ impl Client {
     }
 }
 
-/// The `message` of a Kafka Connect JSON error, or the start of a plain-text body.
+/// The `message` of a Kafka Connect JSON error, or a one-line summary of anything else (an HTML
+/// error page from Jetty while the worker starts, a proxy's text), redacted.
 fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct E {
         message: Option<String>,
     }
-    let msg = match serde_json::from_slice::<E>(body) {
-        Ok(E { message: Some(m) }) => m,
-        _ => String::from_utf8_lossy(&body[..body.len().min(300)])
-            .trim()
-            .to_string(),
-    };
-    redact(&msg)
+    if let Ok(E { message: Some(m) }) = serde_json::from_slice::<E>(body) {
+        return one_line(&redact(&m), 300);
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("<html") || lower.trim_start().starts_with("<!doctype") {
+        let title = lower
+            .find("<title>")
+            .and_then(|i| text[i + 7..].split('<').next())
+            .map(|t| format!(" ({})", one_line(t, 120)))
+            .unwrap_or_default();
+        return format!("an HTML page{title}, not Kafka Connect's JSON (is the worker still starting, or is a proxy answering?)");
+    }
+    one_line(&redact(&text), 300)
+}
+
+/// Collapses whitespace (newlines included) and cuts at `max` characters.
+fn one_line(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &flat[..i]),
+        None => flat,
+    }
 }
 
 /// Percent-encodes a connector name for a path segment.
@@ -316,5 +333,12 @@ mod tests {
             "User cannot access the resource."
         );
         assert!(!error_message(br#"{"message":"bad database.password=x1y2"}"#).contains("x1y2"));
+        let jetty = b"<html>\n<head>\n<meta http-equiv=\"Content-Type\"/>\n<title>Error 404 Not Found</title>\n</head>\n<body><h2>HTTP ERROR 404 Not Found</h2>\n</body>\n</html>\n";
+        let m = error_message(jetty);
+        assert!(!m.contains('\n') && !m.contains("<h2>"), "{m}");
+        assert!(
+            m.contains("Error 404 Not Found") && m.contains("still starting"),
+            "{m}"
+        );
     }
 }

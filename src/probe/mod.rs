@@ -1,7 +1,12 @@
 //! Database probes behind one entry point, [`probe`]: a target and a timeout in, a classified
 //! [`ProbeResult`] out. TCP lives here; protocol-aware probes (Oracle TNS, PostgreSQL, MySQL)
 //! live in their own modules and return the same result with a more precise [`Reason`].
+//! Every reason but `ok` counts as down; see docs/probes.md for what each one proves.
 
+pub mod cli;
+pub mod mysql;
+pub mod oracle;
+pub mod postgres;
 pub mod runner;
 
 use std::time::Duration;
@@ -62,6 +67,9 @@ impl Reason {
     }
 }
 
+/// What a protocol probe found: reason, detail, version.
+pub type Outcome = (Reason, String, Option<String>);
+
 /// One probe's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
@@ -82,14 +90,16 @@ impl ProbeResult {
 /// Probes a target once, within `timeout` (DNS, connect and protocol exchange together).
 pub async fn probe(target: &Target, timeout: Duration) -> ProbeResult {
     let start = tokio::time::Instant::now();
-    let (reason, detail, version) = match tokio::time::timeout(timeout, probe_inner(target)).await {
-        Ok(r) => r,
-        Err(_) => (
-            Reason::Timeout,
-            format!("no answer within {}", humantime::format_duration(timeout)),
-            None,
-        ),
-    };
+    let deadline = start + timeout;
+    let (reason, detail, version) =
+        match tokio::time::timeout(timeout, probe_inner(target, deadline)).await {
+            Ok(r) => r,
+            Err(_) => (
+                Reason::Timeout,
+                format!("no answer within {}", humantime::format_duration(timeout)),
+                None,
+            ),
+        };
     ProbeResult {
         reason,
         detail,
@@ -98,17 +108,20 @@ pub async fn probe(target: &Target, timeout: Duration) -> ProbeResult {
     }
 }
 
-async fn probe_inner(target: &Target) -> (Reason, String, Option<String>) {
-    let stream = match connect(&target.host, target.port).await {
-        Ok(s) => s,
-        Err(e) => return e,
-    };
+/// Dispatches on the protocol. `deadline` is the probe's own timeout, so a protocol probe can
+/// say where it was waiting (the outer timeout in [`probe`] is only a safety net).
+async fn probe_inner(target: &Target, deadline: tokio::time::Instant) -> Outcome {
     match target.protocol {
-        // Protocol-aware probes come with issue #3; until then a TCP connect is what we know.
-        Protocol::Tcp | Protocol::Oracle | Protocol::Postgres | Protocol::Mysql => {
-            drop(stream);
-            (Reason::Ok, "port accepts connections".into(), None)
-        }
+        Protocol::Oracle => oracle::probe(target, deadline).await,
+        Protocol::Postgres => postgres::probe(target, deadline).await,
+        Protocol::Mysql => mysql::probe(target, deadline).await,
+        Protocol::Tcp => match connect(&target.host, target.port).await {
+            Ok(stream) => {
+                drop(stream);
+                (Reason::Ok, "port accepts connections".into(), None)
+            }
+            Err(e) => e,
+        },
     }
 }
 
@@ -136,6 +149,89 @@ pub async fn connect(host: &str, port: u16) -> Result<TcpStream, (Reason, String
         std::io::ErrorKind::TimedOut => (Reason::Timeout, "connect timed out".into(), None),
         _ => (Reason::Refused, format!("connect failed: {e}"), None),
     })
+}
+
+/// An in-memory peer for the reply parsers' tests: reads yield canned bytes, then EOF (or
+/// nothing ever, when `hang`); writes are swallowed.
+#[cfg(test)]
+pub(crate) mod testio {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    pub struct Canned {
+        data: Vec<u8>,
+        pos: usize,
+        hang: bool,
+        pub written: Vec<u8>,
+    }
+
+    impl Canned {
+        pub fn new(data: &[u8], hang: bool) -> Self {
+            Canned {
+                data: data.to_vec(),
+                pos: 0,
+                hang,
+                written: Vec::new(),
+            }
+        }
+    }
+
+    impl AsyncRead for Canned {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let rest = self.data.len() - self.pos;
+            if rest == 0 {
+                // Silence: the caller's timer wakes it.
+                return if self.hang {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Ok(()))
+                };
+            }
+            let n = rest.min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.data[start..start + n]);
+            self.pos += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Canned {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.written.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A small seeded generator for the fuzz-style tests (no dependency, same bytes every run).
+    pub struct Lcg(pub u64);
+    impl Lcg {
+        pub fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+        pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+    }
 }
 
 #[cfg(test)]

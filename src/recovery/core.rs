@@ -215,6 +215,20 @@ impl ConnectorObs {
         )
     }
 
+    /// Ids of the FAILED items; `u32::MAX` stands for the connector itself.
+    pub fn failed_ids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .tasks
+            .iter()
+            .filter(|t| t.state == State::Failed)
+            .map(|t| t.id)
+            .collect();
+        if self.state == State::Failed {
+            v.push(u32::MAX);
+        }
+        v
+    }
+
     pub fn any_failed(&self) -> bool {
         self.state == State::Failed || self.tasks.iter().any(|t| t.state == State::Failed)
     }
@@ -349,6 +363,18 @@ pub struct Record {
     pub verify_started_at: Millis,
     #[serde(default)]
     pub running_since: Option<Millis>,
+    /// The resume and restart were seen taking effect (connector RUNNING, nothing FAILED) in
+    /// this attempt. Until then a PAUSED/STOPPED connector or a FAILED task is just Kafka
+    /// Connect's asynchronous effect, not a human nor a new failure.
+    #[serde(default)]
+    pub resume_seen: bool,
+    /// FAILED items (task ids; `u32::MAX` for the connector) when the resume was decided: only
+    /// those can still be listed FAILED from before the restart took effect.
+    #[serde(default)]
+    pub failed_at_resume: Vec<u32>,
+    /// Restarts sent during this verification for tasks that failed only after the resume.
+    #[serde(default)]
+    pub verify_restarts: u32,
     /// The maximum wait was exceeded at least once in this recovery.
     #[serde(default)]
     pub timed_out: bool,
@@ -360,6 +386,10 @@ pub struct Record {
     /// Polls in a row in which the connector was missing.
     #[serde(default)]
     pub missing_polls: u32,
+    /// The maximum wait counts from the later of this and `started_at`: the end of the
+    /// maintenance window that applied to the connector while it was held (0: none).
+    #[serde(default)]
+    pub wait_from: Millis,
 }
 
 impl Record {
@@ -379,10 +409,14 @@ impl Record {
             restart_pending: false,
             verify_started_at: 0,
             running_since: None,
+            resume_seen: false,
+            failed_at_resume: Vec::new(),
+            verify_restarts: 0,
             timed_out: false,
             action_failures: 0,
             retry_at: 0,
             missing_polls: 0,
+            wait_from: 0,
         }
     }
 
@@ -467,6 +501,10 @@ pub enum Event {
         elapsed: Millis,
         attempts: u32,
     },
+    /// A task failed right after the resume while the database answers: restarted once more.
+    LateFailureRestarted {
+        failed: Vec<String>,
+    },
     VerifyFailed {
         attempt: u32,
         why: String,
@@ -508,6 +546,15 @@ pub struct Input<'a> {
     /// A human took this connector back from the agent at this time; no new hold until its
     /// database has been seen up again.
     pub handed_back_at: Option<Millis>,
+    /// `Some` while a maintenance window applies to this connector.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// A planned maintenance window under way for a connector (see `windows.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// When it ends: nothing is resumed before, and the maximum wait counts from here.
+    pub ends_at: Millis,
 }
 
 /// The result of one decision.
@@ -599,6 +646,9 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     }
 
     // From here on the agent holds (or is recovering) this connector.
+    if rec.phase == Phase::Verifying && conn.state == State::Running && !conn.any_failed() {
+        rec.resume_seen = true;
+    }
     if human_took_over(&rec, conn, s) {
         d.events.push(Event::HandedBack {
             state: conn.state,
@@ -612,6 +662,15 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     let probe = input.probe.cloned().unwrap_or_default();
     // Only probes made after the (latest) hold count: successes from before it say nothing.
     let db_back = probe.successes_since(rec.held_at) >= s.up_after;
+
+    // While a window applies, nothing is resumed (whatever started the hold), and the maximum
+    // wait counts from no earlier than the window's end.
+    if let Some(m) = input.maintenance {
+        if !rec.timed_out {
+            rec.wait_from = rec.wait_from.max(m.ends_at);
+        }
+        d.wake_at = Some(m.ends_at);
+    }
 
     match rec.phase {
         Phase::Holding | Phase::TimedOut if !rec.hold_confirmed => {
@@ -643,16 +702,17 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         _ => {}
     }
 
-    // The maximum wait counts from the start of the recovery.
+    // The maximum wait counts from the start of the recovery, or from the end of its window.
     let elapsed = now.saturating_sub(rec.started_at);
+    let waited = now.saturating_sub(rec.started_at.max(rec.wait_from));
     if matches!(rec.phase, Phase::Holding | Phase::Waiting)
-        && elapsed >= s.max_wait
+        && waited >= s.max_wait
         && !rec.timed_out
     {
         rec.phase = Phase::TimedOut;
         rec.timed_out = true;
         d.events.push(Event::TimedOut {
-            elapsed,
+            elapsed: waited,
             last_reason: probe.last_reason.clone(),
             last_detail: probe.last_detail.clone(),
         });
@@ -663,6 +723,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             if db_back
                 && now >= rec.not_before
                 && rec.hold_confirmed
+                && input.maintenance.is_none()
                 && (rec.phase == Phase::Waiting || s.after_timeout == AfterTimeout::Resume) =>
         {
             d.events.push(Event::DatabaseBack {
@@ -710,10 +771,11 @@ fn watching(input: &Input, d: &mut Decision) {
     let Some(conn) = input.conn else { return };
     let probe = input.probe.cloned().unwrap_or_default();
 
-    // A human's hand-back lasts until the database has been seen up again.
+    // A human's hand-back lasts until the database has been seen up again (and at least to
+    // the end of a window under way: a human who resumed it during the window keeps it).
     let mut suppressed = false;
     if let Some(t) = input.handed_back_at {
-        if probe.successes_since(t) >= s.up_after {
+        if probe.successes_since(t) >= s.up_after && input.maintenance.is_none() {
             d.handed_back = Some(None);
         } else {
             suppressed = true;
@@ -745,6 +807,15 @@ fn watching(input: &Input, d: &mut Decision) {
     }
     let Some(target) = input.target else { return };
 
+    // A planned window: held at its start (or at once, if it is under way), database up or not.
+    if let Some(m) = input.maintenance {
+        start_hold(HoldReason::Maintenance, target, now, s, d);
+        if let Some(r) = d.record.as_mut() {
+            r.wait_from = m.ends_at;
+        }
+        d.wake_at = Some(m.ends_at);
+        return;
+    }
     if conn.any_failed() {
         let failed: Vec<(String, &str)> = conn.failed_traces().collect();
         let summary = failed
@@ -793,8 +864,16 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
         return false;
     }
     match rec.phase {
-        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect.
-        Phase::Holding => false,
+        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect,
+        // but the *other* hold state (STOPPED while we pause, PAUSED while we stop) is a human's.
+        Phase::Holding => {
+            rec.hold_sent_at.is_some()
+                && conn.state
+                    == match rec.hold_with {
+                        HoldWith::Pause => State::Stopped,
+                        HoldWith::Stop => State::Paused,
+                    }
+        }
         Phase::Waiting | Phase::TimedOut if rec.hold_confirmed => {
             let other_hold = match rec.hold_with {
                 HoldWith::Pause => State::Stopped,
@@ -802,8 +881,8 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
             };
             conn.state == State::Running || conn.state == other_hold
         }
-        // After our resume, a pause or stop is someone else's.
-        Phase::Verifying => matches!(conn.state, State::Paused | State::Stopped),
+        // After our resume took effect, a pause or stop is someone else's.
+        Phase::Verifying => rec.resume_seen && matches!(conn.state, State::Paused | State::Stopped),
         _ => false,
     }
 }
@@ -812,7 +891,10 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
     rec.phase = Phase::Resuming;
     rec.attempts += 1;
     rec.resume_done = false;
+    rec.resume_seen = false;
     rec.restart_pending = conn.any_failed();
+    rec.failed_at_resume = conn.failed_ids();
+    rec.verify_restarts = 0;
     rec.action_failures = 0;
     rec.retry_at = 0;
     d.events.push(Event::ResumeStarted {
@@ -838,7 +920,36 @@ fn verify(
     s: &Settings,
     d: &mut Decision,
 ) -> Option<Option<Record>> {
-    let failure = if conn.any_failed() {
+    // A FAILED item is a new failure once the restart was seen taking effect, or if it was not
+    // FAILED when the resume was decided (a task paused during the outage reports its lost
+    // connection on its first poll after the resume).
+    let new_failure = conn.any_failed()
+        && (rec.resume_seen
+            || conn
+                .failed_ids()
+                .iter()
+                .any(|id| !rec.failed_at_resume.contains(id)));
+    let db_answers = probe.consecutive_failures == 0 && probe.consecutive_successes > 0;
+    if new_failure
+        && db_answers
+        && rec.verify_restarts == 0
+        && conn
+            .failed_traces()
+            .all(|(_, t)| classify::classify(t) == Failure::Unavailable)
+    {
+        // The database answers: restart the late failure instead of holding all over again.
+        let failed: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
+        d.events.push(Event::LateFailureRestarted { failed });
+        rec.verify_restarts += 1;
+        rec.failed_at_resume = conn.failed_ids();
+        rec.resume_seen = false;
+        rec.running_since = None;
+        rec.restart_pending = true;
+        rec.verify_started_at = now;
+        d.actions.push(Action::RestartFailed);
+        return None;
+    }
+    let failure = if new_failure {
         let what: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
         Some(format!("{} FAILED again", what.join(", ")))
     } else if probe.consecutive_failures >= s.down_after {

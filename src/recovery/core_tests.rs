@@ -41,6 +41,7 @@ struct World {
     handed_back: Option<Millis>,
     sent: Vec<Action>,
     events: Vec<Event>,
+    windows: Vec<crate::windows::Window>,
 }
 
 impl World {
@@ -53,6 +54,7 @@ impl World {
             handed_back: None,
             sent: vec![],
             events: vec![],
+            windows: vec![],
         }
     }
     fn probe(&mut self, up: bool) {
@@ -72,6 +74,14 @@ impl World {
             probe: Some(&self.probe),
             settings: &self.s,
             handed_back_at: self.handed_back,
+            // As the supervisor does it: from the windows, as a function of now.
+            maintenance: crate::windows::active_until(
+                &self.windows,
+                "inv",
+                Some("db:1521"),
+                self.now,
+            )
+            .map(|ends_at| Maintenance { ends_at }),
         };
         let d = step("inv", self.rec.as_ref(), &input);
         self.events.extend(d.events.clone());
@@ -443,8 +453,15 @@ fn a_resume_that_does_not_hold_goes_back_to_holding_with_backoff() {
         w.poll(&paused_failed()),
         vec![Action::Resume, Action::RestartFailed]
     );
-    // The task fails again during verification.
-    w.wait(3_000);
+    // The restart takes effect, then the task fails again during verification: while the
+    // database answers it is restarted once more, and if it fails yet again, held again.
+    w.wait(1_000);
+    assert!(w.poll(&running()).is_empty());
+    w.wait(2_000);
+    assert_eq!(w.poll(&failed()), vec![Action::RestartFailed]);
+    w.wait(1_000);
+    assert!(w.poll(&running()).is_empty());
+    w.wait(1_000);
     assert_eq!(w.poll(&failed()), vec![Action::Pause]);
     assert_eq!(w.phase(), Phase::Holding);
     assert_eq!(w.rec.as_ref().unwrap().attempts, 1);
@@ -466,6 +483,31 @@ fn a_resume_that_does_not_hold_goes_back_to_holding_with_backoff() {
         vec![Action::Resume, Action::RestartFailed]
     );
     assert_eq!(w.rec.as_ref().unwrap().attempts, 2);
+}
+
+#[test]
+fn paused_status_right_after_our_resume_is_not_a_human() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll(&paused_failed());
+    assert_eq!(w.phase(), Phase::Verifying);
+    // Resume is asynchronous: the next poll can still read PAUSED.
+    w.wait(100);
+    assert!(w.poll(&paused_failed()).is_empty());
+    assert_eq!(w.phase(), Phase::Verifying);
+    w.poll(&running());
+    // Now it ran; a pause after that is someone else's.
+    w.poll(&conn(State::Paused, &[(State::Paused, None)]));
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandedBack { .. })));
 }
 
 #[test]
@@ -622,5 +664,452 @@ fn backoff_is_capped_and_spread() {
     assert_eq!(
         backoff("a", 3, 1_000, 30_000),
         backoff("a", 3, 1_000, 30_000)
+    );
+}
+
+// --- Planned maintenance windows -------------------------------------------------------------
+
+fn at(rfc3339: &str) -> Millis {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis() as Millis
+}
+
+fn window(when: &str) -> crate::windows::Window {
+    crate::windows::Window {
+        schedule: crate::windows::parse_when(when).unwrap(),
+        connectors: vec![],
+        targets: vec![],
+        source: "test".into(),
+    }
+}
+
+fn paused() -> ConnectorObs {
+    conn(State::Paused, &[(State::Paused, None)])
+}
+
+impl World {
+    /// A world at `start` with one window, the database up and the connector healthy.
+    fn nightly(when: &str, start: &str) -> World {
+        let mut w = World::new();
+        w.windows = vec![window(when)];
+        w.now = at(start);
+        w.probe(true);
+        assert!(w.poll(&running()).is_empty());
+        w
+    }
+    /// Minute by minute until `t`: one probe (`up`) and one poll of `c` each minute. Returns
+    /// the actions with the time they were decided.
+    fn minutes_until(&mut self, t: Millis, c: &ConnectorObs, up: bool) -> Vec<(Millis, Action)> {
+        let mut out = vec![];
+        while self.now + MIN <= t {
+            self.wait(MIN);
+            self.probe(up);
+            let now = self.now;
+            out.extend(self.poll(c).into_iter().map(|a| (now, a)));
+        }
+        out
+    }
+    fn reason(&self) -> String {
+        self.rec
+            .as_ref()
+            .map(|r| r.reason.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn maintenance_window_holds_at_its_start_and_resumes_at_its_end_once_the_database_is_back() {
+    // The runbook's night in Seoul: hold at 01:50, backup 01:55-02:20, resume at 02:30.
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:40:00+09:00",
+    );
+    let acts = w.minutes_until(at("2026-11-22T01:49:00+09:00"), &running(), true);
+    assert!(acts.is_empty(), "nothing before the window");
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(
+        w.poll(&running()),
+        vec![Action::Pause],
+        "held at 01:50 although the database is still up"
+    );
+    assert_eq!(w.reason(), "maintenance");
+    assert!(w.events.contains(&Event::HoldStarted {
+        reason: HoldReason::Maintenance
+    }));
+    w.wait(5_000);
+    assert!(w.poll(&paused()).is_empty());
+    assert_eq!(w.phase(), Phase::Waiting, "same confirmation as any hold");
+    w.now -= 5_000;
+    assert!(w
+        .minutes_until(at("2026-11-22T01:54:00+09:00"), &paused(), true)
+        .is_empty());
+    assert!(w
+        .minutes_until(at("2026-11-22T02:19:00+09:00"), &paused(), false)
+        .is_empty());
+    assert!(w
+        .minutes_until(at("2026-11-22T02:29:00+09:00"), &paused(), true)
+        .is_empty());
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(w.poll(&paused()), vec![Action::Resume], "02:30: the end");
+    w.wait(5_000);
+    w.poll(&running());
+    w.wait(w.s.verify_window);
+    w.poll(&running());
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w.events.iter().any(|e| matches!(
+        e,
+        Event::Recovered {
+            outcome: Outcome::Recovered,
+            ..
+        }
+    )));
+    // The next night it happens again.
+    w.now = at("2026-11-22T03:00:00+09:00");
+    let acts = w.minutes_until(at("2026-11-23T01:50:00+09:00"), &running(), true);
+    assert_eq!(acts, vec![(at("2026-11-23T01:50:00+09:00"), Action::Pause)]);
+}
+
+#[test]
+fn overrunning_backup_times_out_with_reason_maintenance_counted_from_the_window_end() {
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:49:00+09:00",
+    );
+    let acts = w.minutes_until(at("2026-11-22T01:50:00+09:00"), &running(), true);
+    assert_eq!(acts.len(), 1);
+    // The backup takes the database down at 01:55 and is still running long after 02:30;
+    // the task fails behind the pause meanwhile.
+    w.minutes_until(at("2026-11-22T01:55:00+09:00"), &paused(), true);
+    let acts = w.minutes_until(at("2026-11-22T02:59:00+09:00"), &paused_failed(), false);
+    assert!(
+        acts.is_empty(),
+        "not resumed into a database still down: {acts:?}"
+    );
+    assert_eq!(
+        w.phase(),
+        Phase::Waiting,
+        "the 30-minute wait starts at the end of the window, not at the hold"
+    );
+    let acts = w.minutes_until(at("2026-11-22T03:00:00+09:00"), &paused_failed(), false);
+    assert!(acts.is_empty());
+    assert_eq!(w.phase(), Phase::TimedOut);
+    assert_eq!(w.reason(), "maintenance");
+    assert!(w.events.iter().any(|e| matches!(
+        e,
+        Event::TimedOut { elapsed, .. } if *elapsed == 30 * MIN
+    )));
+    // No second recovery was started for the failed probes or the FAILED task.
+    assert_eq!(w.count(|e| matches!(e, Event::HoldStarted { .. })), 1);
+    assert_eq!(w.sent, vec![Action::Pause]);
+    // --after-timeout hold: still held when it comes back; a human takes over.
+    let acts = w.minutes_until(at("2026-11-22T03:10:00+09:00"), &paused_failed(), true);
+    assert!(acts.is_empty());
+    assert_eq!(w.count(|e| matches!(e, Event::TimedOut { .. })), 1);
+}
+
+#[test]
+fn backup_finishing_early_still_resumes_only_at_the_window_end() {
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:49:00+09:00",
+    );
+    w.minutes_until(at("2026-11-22T01:50:00+09:00"), &running(), true);
+    w.minutes_until(at("2026-11-22T01:52:00+09:00"), &paused(), true);
+    w.minutes_until(at("2026-11-22T02:05:00+09:00"), &paused_failed(), false);
+    // Back at 02:06, with far more than --up-after successes before 02:30.
+    let acts = w.minutes_until(at("2026-11-22T02:29:00+09:00"), &paused_failed(), true);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(w.phase(), Phase::Waiting);
+    let acts = w.minutes_until(at("2026-11-22T02:30:00+09:00"), &paused_failed(), true);
+    assert_eq!(
+        acts,
+        vec![
+            (at("2026-11-22T02:30:00+09:00"), Action::Resume),
+            (at("2026-11-22T02:30:00+09:00"), Action::RestartFailed)
+        ],
+        "resumed at the end, and the FAILED task restarted"
+    );
+}
+
+#[test]
+fn spring_forward_night_in_new_york_holds_the_window_for_its_full_hour() {
+    // 2026-03-08: 02:00 EST becomes 03:00 EDT; the window's 02:30 end does not exist.
+    let mut w = World::nightly(
+        "daily 01:30-02:30 America/New_York",
+        "2026-03-08T01:20:00-05:00",
+    );
+    let acts = w.minutes_until(at("2026-03-08T01:30:00-05:00"), &running(), true);
+    assert_eq!(acts, vec![(at("2026-03-08T01:30:00-05:00"), Action::Pause)]);
+    let acts = w.minutes_until(at("2026-03-08T03:29:00-04:00"), &paused(), true);
+    assert!(acts.is_empty(), "held until 03:30 EDT: {acts:?}");
+    let acts = w.minutes_until(at("2026-03-08T03:30:00-04:00"), &paused(), true);
+    assert_eq!(
+        acts,
+        vec![(at("2026-03-08T03:30:00-04:00"), Action::Resume)]
+    );
+}
+
+#[test]
+fn fall_back_night_in_new_york_holds_through_both_one_thirties() {
+    // 2026-11-01: 02:00 EDT becomes 01:00 EST; 01:30 to 02:00 happens twice.
+    let mut w = World::nightly(
+        "daily 01:30-02:30 America/New_York",
+        "2026-11-01T01:20:00-04:00",
+    );
+    let acts = w.minutes_until(at("2026-11-01T01:30:00-04:00"), &running(), true);
+    assert_eq!(acts, vec![(at("2026-11-01T01:30:00-04:00"), Action::Pause)]);
+    // Two hours of wall clock 01:30-02:30: the first 01:30 to the only 02:30.
+    let acts = w.minutes_until(at("2026-11-01T02:29:00-05:00"), &paused(), true);
+    assert!(acts.is_empty(), "{acts:?}");
+    let acts = w.minutes_until(at("2026-11-01T02:30:00-05:00"), &paused(), true);
+    assert_eq!(
+        acts,
+        vec![(at("2026-11-01T02:30:00-05:00"), Action::Resume)]
+    );
+}
+
+#[test]
+fn window_across_midnight_holds_until_the_next_day() {
+    let mut w = World::nightly("daily 23:30-00:30 UTC", "2026-11-21T23:00:00Z");
+    let acts = w.minutes_until(at("2026-11-21T23:30:00Z"), &running(), true);
+    assert_eq!(acts, vec![(at("2026-11-21T23:30:00Z"), Action::Pause)]);
+    let acts = w.minutes_until(at("2026-11-22T00:29:00Z"), &paused(), true);
+    assert!(acts.is_empty(), "held past midnight: {acts:?}");
+    let acts = w.minutes_until(at("2026-11-22T00:30:00Z"), &paused(), true);
+    assert_eq!(acts, vec![(at("2026-11-22T00:30:00Z"), Action::Resume)]);
+}
+
+#[test]
+fn a_connector_a_human_paused_before_the_window_stays_the_humans() {
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:40:00+09:00",
+    );
+    // The on-call paused it at 01:45 for their own reasons.
+    let acts = w.minutes_until(at("2026-11-22T01:45:00+09:00"), &running(), true);
+    assert!(acts.is_empty());
+    let mut acts = w.minutes_until(at("2026-11-22T02:10:00+09:00"), &paused(), true);
+    acts.extend(w.minutes_until(at("2026-11-22T03:10:00+09:00"), &paused(), false));
+    assert!(acts.is_empty(), "neither held nor resumed: {acts:?}");
+    assert_eq!(w.phase(), Phase::Watching);
+    // Stopped by a human: the same.
+    w.now = at("2026-11-23T01:40:00+09:00");
+    let acts = w.minutes_until(
+        at("2026-11-23T03:00:00+09:00"),
+        &conn(State::Stopped, &[]),
+        true,
+    );
+    assert!(acts.is_empty());
+    assert!(w.sent.is_empty());
+}
+
+#[test]
+fn human_resume_during_a_window_is_not_fought() {
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:49:00+09:00",
+    );
+    w.minutes_until(at("2026-11-22T01:50:00+09:00"), &running(), true);
+    w.minutes_until(at("2026-11-22T02:00:00+09:00"), &paused(), true);
+    // The on-call resumes it at 02:01 (the backup was cancelled): handed back, not re-held,
+    // although the database stays up and the window goes on.
+    let acts = w.minutes_until(at("2026-11-22T02:40:00+09:00"), &running(), true);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandedBack { .. })));
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w.handed_back.is_none(), "forgotten once the window is over");
+    assert_eq!(w.sent, vec![Action::Pause]);
+}
+
+#[test]
+fn agent_started_in_the_middle_of_a_window_holds_at_once() {
+    let mut w = World::new();
+    w.windows = vec![window("Mon-Sun 01:50-02:30 Asia/Seoul")];
+    w.now = at("2026-11-22T02:10:00+09:00");
+    w.probe(true);
+    assert_eq!(w.poll(&running()), vec![Action::Pause]);
+    assert_eq!(w.reason(), "maintenance");
+}
+
+#[test]
+fn agent_restarted_inside_a_window_remembers_its_maintenance_hold() {
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:49:00+09:00",
+    );
+    w.minutes_until(at("2026-11-22T01:50:00+09:00"), &running(), true);
+    w.minutes_until(at("2026-11-22T02:00:00+09:00"), &paused(), true);
+    let json = serde_json::to_string(w.rec.as_ref().unwrap()).unwrap();
+    assert!(json.contains("\"reason\":\"maintenance\""), "{json}");
+
+    // A new process at 02:05: fresh probe history, the record from the state file.
+    let mut w2 = World::new();
+    w2.windows = w.windows.clone();
+    w2.now = at("2026-11-22T02:05:00+09:00");
+    w2.rec = Some(serde_json::from_str(&json).unwrap());
+    w2.probe(true);
+    assert!(
+        w2.poll(&paused()).is_empty(),
+        "not a human's pause, not resumed"
+    );
+    let acts = w2.minutes_until(at("2026-11-22T02:29:00+09:00"), &paused(), true);
+    assert!(acts.is_empty(), "{acts:?}");
+    assert_eq!(w2.reason(), "maintenance");
+    let acts = w2.minutes_until(at("2026-11-22T02:30:00+09:00"), &paused(), true);
+    assert_eq!(
+        acts,
+        vec![(at("2026-11-22T02:30:00+09:00"), Action::Resume)]
+    );
+
+    // Restarted after the window with the backup still running: the wait counts from 02:30,
+    // from the record alone (the window is not active any more).
+    let mut w3 = World::new();
+    w3.windows = w.windows.clone();
+    w3.now = at("2026-11-22T02:45:00+09:00");
+    w3.rec = Some(serde_json::from_str(&json).unwrap());
+    let acts = w3.minutes_until(at("2026-11-22T02:59:00+09:00"), &paused(), false);
+    assert!(acts.is_empty());
+    assert_eq!(w3.phase(), Phase::Waiting);
+    w3.minutes_until(at("2026-11-22T03:00:00+09:00"), &paused(), false);
+    assert_eq!(w3.phase(), Phase::TimedOut);
+}
+
+#[test]
+fn outage_recovery_under_way_when_a_window_starts_keeps_its_reason() {
+    let mut w = World::nightly(
+        "Mon-Sun 01:50-02:30 Asia/Seoul",
+        "2026-11-22T01:39:00+09:00",
+    );
+    // 01:40 an unplanned outage: the task fails, the agent holds it.
+    w.wait(MIN);
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+    w.poll(&paused_failed());
+    assert_eq!(w.reason(), "task_failed");
+    // The window starts at 01:50; the database comes back at 02:00, mid-window.
+    let mut acts = w.minutes_until(at("2026-11-22T01:59:00+09:00"), &paused_failed(), false);
+    acts.extend(w.minutes_until(at("2026-11-22T02:29:00+09:00"), &paused_failed(), true));
+    assert!(
+        acts.is_empty(),
+        "no second hold, no resume into the window: {acts:?}"
+    );
+    assert_eq!(w.reason(), "task_failed", "reason unchanged");
+    assert_eq!(w.count(|e| matches!(e, Event::HoldStarted { .. })), 1);
+    assert_eq!(
+        w.count(|e| matches!(e, Event::TimedOut { .. })),
+        0,
+        "40 minutes held, but the wait counts from the window's end"
+    );
+    let acts = w.minutes_until(at("2026-11-22T02:30:00+09:00"), &paused_failed(), true);
+    assert_eq!(
+        acts,
+        vec![
+            (at("2026-11-22T02:30:00+09:00"), Action::Resume),
+            (at("2026-11-22T02:30:00+09:00"), Action::RestartFailed)
+        ]
+    );
+}
+
+#[test]
+fn a_record_from_before_windows_existed_still_loads() {
+    let old = r#"{"phase":"waiting","reason":"probe_failed","target":"db:1521","started_at":1000,"held_at":1000,"hold_with":"pause","hold_confirmed":true}"#;
+    let r: Record = serde_json::from_str(old).unwrap();
+    assert_eq!(r.wait_from, 0);
+    let mut w = World::new();
+    w.now = 1000 + 30 * MIN;
+    w.rec = Some(r);
+    w.probe(false);
+    w.poll(&paused());
+    assert_eq!(
+        w.phase(),
+        Phase::TimedOut,
+        "the wait still counts from its start"
+    );
+}
+
+#[test]
+fn a_task_that_fails_only_after_the_resume_is_restarted_while_the_database_answers() {
+    let mut w = World::new();
+    // Held on failed probes while the task still read RUNNING: it is PAUSED, not FAILED.
+    for _ in 0..3 {
+        w.probe(false);
+        w.poll(&running());
+    }
+    let paused = conn(State::Paused, &[(State::Paused, None)]);
+    w.poll(&paused);
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(
+        w.poll(&paused),
+        vec![Action::Resume],
+        "nothing FAILED, nothing to restart"
+    );
+    // First poll after the resume: the task reports the lost connection.
+    w.wait(500);
+    assert_eq!(
+        w.poll(&failed()),
+        vec![Action::RestartFailed],
+        "restarted at once, no new hold"
+    );
+    assert_eq!(w.phase(), Phase::Verifying);
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::LateFailureRestarted { .. })));
+    w.wait(500);
+    w.poll(&running());
+    w.wait(w.s.verify_window);
+    w.poll(&running());
+    assert!(w.events.iter().any(|e| matches!(
+        e,
+        Event::Recovered {
+            outcome: Outcome::Recovered,
+            attempts: 1,
+            ..
+        }
+    )));
+    // Only once per attempt: a second failure goes back to holding.
+}
+
+#[test]
+fn a_late_failure_with_the_database_down_again_is_held_again() {
+    let mut w = World::new();
+    for _ in 0..3 {
+        w.probe(false);
+        w.poll(&running());
+    }
+    let paused = conn(State::Paused, &[(State::Paused, None)]);
+    w.poll(&paused);
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll(&paused);
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+}
+
+#[test]
+fn a_human_stop_racing_our_unconfirmed_pause_is_the_humans() {
+    let mut w = World::new();
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+    // Before our pause shows, the on-call stops it.
+    assert!(w.poll(&conn(State::Stopped, &[])).is_empty());
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HandedBack { .. })));
+    w.wait(w.s.confirm_timeout);
+    assert!(
+        w.poll(&conn(State::Stopped, &[])).is_empty(),
+        "never sent again"
     );
 }

@@ -85,13 +85,22 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 HoldWith::Pause => "pause",
                 HoldWith::Stop => "stop",
             };
-            tracing::warn!(
-                connector = n,
-                target = t,
-                reason = reason.as_str(),
-                "{n}: holding it while {t} is down ({}): {action} requested",
-                reason.as_str()
-            );
+            if *reason == crate::recovery::core::HoldReason::Maintenance {
+                tracing::info!(
+                    connector = n,
+                    target = t,
+                    reason = reason.as_str(),
+                    "{n}: holding it for a planned maintenance window: {action} requested; resumed after the window once {t} answers"
+                );
+            } else {
+                tracing::warn!(
+                    connector = n,
+                    target = t,
+                    reason = reason.as_str(),
+                    "{n}: holding it while {t} is down ({}): {action} requested",
+                    reason.as_str()
+                );
+            }
         }
         Event::HoldConfirmed { state } => {
             tracing::info!(
@@ -150,6 +159,9 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 Outcome::NeedsAttention => tracing::warn!(connector = n, "{n}: recovery ended after {}: the connector failed again in a way waiting cannot fix", human(*elapsed)),
                 _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), "{n}: recovered after {} ({attempts} attempt{})", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
             }
+        }
+        Event::LateFailureRestarted { failed } => {
+            tracing::warn!(connector = n, "{n}: {} FAILED right after the resume while {t} answers (a task paused during the outage reports the lost connection on its first poll); restarting it", failed.join(", "));
         }
         Event::VerifyFailed {
             attempt,

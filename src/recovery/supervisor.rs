@@ -171,7 +171,7 @@ impl Agent {
             self.check_version().await?;
         }
 
-        let wake_at = self.decide_and_act(list, now).await?;
+        let wake_at = self.process(list, now).await?;
         let sleep = match wake_at {
             Some(w) => {
                 Duration::from_millis(w.saturating_sub(self.clock.now_ms()).max(50)).min(poll)
@@ -216,7 +216,8 @@ impl Agent {
         Ok(())
     }
 
-    async fn decide_and_act(
+    /// Everything after a successful poll: decide for every connector, act, publish metrics.
+    pub async fn process(
         &mut self,
         list: ExpandedMap,
         now: u64,
@@ -289,6 +290,9 @@ impl Agent {
             // A held connector keeps the target it was held for.
             let target = prev.as_ref().and_then(|r| r.target.clone()).or(target);
             let probe = target.as_deref().and_then(|t| self.board.get(t));
+            let maintenance =
+                crate::windows::active_until(&cfg.maintenance, name, target.as_deref(), now)
+                    .map(|ends_at| core::Maintenance { ends_at });
             let input = Input {
                 now,
                 conn,
@@ -296,6 +300,7 @@ impl Agent {
                 probe: probe.as_ref(),
                 settings: &settings,
                 handed_back_at: self.state.handed_back.get(name).copied(),
+                maintenance,
             };
             let d = core::step(name, prev.as_ref(), &input);
             let ctx = self.ctx(
@@ -480,6 +485,7 @@ impl Agent {
     }
 
     fn publish(&self, obs: &BTreeMap<String, (ConnectorObs, Result<Target, String>)>) {
+        let now = self.clock.now_ms();
         let mut views = Vec::with_capacity(obs.len());
         for (name, (c, target)) in obs {
             let mut tasks = [0u32; 6];
@@ -493,6 +499,14 @@ impl Agent {
             let target = rec
                 .and_then(|r| r.target.clone())
                 .or_else(|| target.as_ref().ok().map(|t| t.label()));
+            let maintenance = selected
+                && crate::windows::active_until(
+                    &self.cfg.maintenance,
+                    name,
+                    target.as_deref(),
+                    now,
+                )
+                .is_some();
             views.push(ConnectorView {
                 name: name.clone(),
                 state: c.state,
@@ -505,6 +519,7 @@ impl Agent {
                 started_at_ms: rec.map(|r| r.started_at),
                 max_wait_secs: self.cfg.settings_for(name).max_wait as f64 / 1000.0,
                 attempts: rec.map(|r| r.attempts).unwrap_or(0),
+                maintenance,
             });
         }
         self.metrics.set_connectors(views);

