@@ -19,8 +19,10 @@ import configparser
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -98,23 +100,64 @@ def check_compose(repo, agent, allow_missing):
         problem(where, "cdc-sentinel: a password in plain environment; use a secret file")
     check_config(agent, where, [str(a) for a in cmd], env)
 
-    # Prometheus: the mounted config (another area's file) must scrape the agent under the
-    # names used here and load the rules from where they are mounted.
-    prom = os.path.join(base, "prometheus", "prometheus.yml")
-    if os.path.exists(prom):
-        with open(prom) as f:
-            pc = yaml.safe_load(f)
-        targets = [t for sc in pc.get("scrape_configs") or [] for st in sc.get("static_configs") or [] for t in st.get("targets") or []]
-        if "cdc-sentinel:10150" not in targets:
-            problem("deploy/prometheus/prometheus.yml", f"does not scrape cdc-sentinel:10150 (targets: {targets})")
-        if not any(str(r).startswith("/etc/prometheus/rules/") for r in pc.get("rule_files") or []):
-            problem("deploy/prometheus/prometheus.yml", "rule_files do not load /etc/prometheus/rules/ (where compose mounts alerts/)")
-        ams = [t for a in (pc.get("alerting") or {}).get("alertmanagers") or [] for st in a.get("static_configs") or [] for t in st.get("targets") or []]
-        if "alertmanager:9093" not in ams:
-            problem("deploy/prometheus/prometheus.yml", f"does not send alerts to alertmanager:9093 ({ams})")
-    rules = glob.glob(os.path.join(repo, "alerts", "*.rules.yml"))
+    # Inline configs: every one a service uses is defined.
+    configs = doc.get("configs") or {}
+    for name, svc in services.items():
+        for c in svc.get("configs") or []:
+            src = c["source"] if isinstance(c, dict) else c
+            if src not in configs:
+                problem(where, f"{name}: config {src!r} is not defined under configs:")
+
+    def mount_target(svc, src_rel):
+        for v in (services.get(svc) or {}).get("volumes") or []:
+            parts = str(v).split(":")
+            if os.path.normpath(os.path.join(base, parts[0])) == os.path.normpath(os.path.join(repo, src_rel)):
+                return parts[1]
+        return None
+
+    # Prometheus (config written for the compose network): scrapes the agent under the job name
+    # the rules select, loads the rules where compose mounts alerts/, alerts Alertmanager.
+    pc = yaml.safe_load((configs.get("prometheus") or {}).get("content") or "") or {}
+    scrapes = pc.get("scrape_configs") or []
+    job = next((sc.get("job_name") for sc in scrapes for st in sc.get("static_configs") or [] if "cdc-sentinel:10150" in (st.get("targets") or [])), None)
+    if not job:
+        problem(where, "the prometheus config does not scrape cdc-sentinel:10150")
+    rules_dir = mount_target("prometheus", "alerts")
+    rule_globs = pc.get("rule_files") or []
+    if not rules_dir or not any(str(r).startswith(rules_dir.rstrip("/") + "/") for r in rule_globs):
+        problem(where, f"prometheus rule_files {rule_globs} are not where alerts/ is mounted ({rules_dir})")
+    ams = [t for a in (pc.get("alerting") or {}).get("alertmanagers") or [] for st in a.get("static_configs") or [] for t in st.get("targets") or []]
+    if "alertmanager:9093" not in ams:
+        problem(where, f"prometheus does not send alerts to alertmanager:9093 ({ams})")
+    rules = sorted(glob.glob(os.path.join(repo, "alerts", "*.rules.yml")))
     if not rules and not allow_missing:
         problem(where, "no alerts/*.rules.yml to mount into Prometheus")
+    for r in rules:
+        text = re.sub(r"(?m)^\s*#.*$", "", open(r).read())  # not the comments' examples
+        jobs = set(re.findall(r'job="([^"]+)"', text))
+        if job and jobs and jobs != {job}:
+            problem(where, f"{os.path.relpath(r, repo)} selects job {sorted(jobs)}, the scrape job is {job!r}")
+    promtool = shutil.which("promtool")
+    if promtool and rules:
+        # promtool resolves rule_files: point them at the repository's copies for the check.
+        with tempfile.TemporaryDirectory() as tmp:
+            pc2 = dict(pc, rule_files=[os.path.join(repo, "alerts", "*.rules.yml")])
+            fn = os.path.join(tmp, "prometheus.yml")
+            with open(fn, "w") as f:
+                yaml.safe_dump(pc2, f)
+            r = subprocess.run([promtool, "check", "config", fn], capture_output=True, text=True)
+            if r.returncode != 0:
+                problem(where, f"promtool check config (compose's prometheus config): {(r.stdout + r.stderr).strip()[-400:]}")
+            else:
+                notes.append(f"{where}: promtool check config passes for the compose prometheus config with {len(rules)} rule file(s)")
+
+    # Grafana: the datasource points at the prometheus service, the provisioned dashboard
+    # provider reads where compose mounts dashboards/.
+    gd = yaml.safe_load((configs.get("grafana-datasource") or {}).get("content") or "") or {}
+    urls = [d.get("url") for d in gd.get("datasources") or []]
+    if "http://prometheus:9090" not in urls:
+        problem(where, f"grafana datasource url is {urls}, want http://prometheus:9090")
+    dash_target = mount_target("grafana", "dashboards")
     prov = os.path.join(base, "grafana", "provisioning", "dashboards")
     if os.path.isdir(prov):
         paths = []
@@ -122,8 +165,10 @@ def check_compose(repo, agent, allow_missing):
             with open(fn) as f:
                 d = yaml.safe_load(f) or {}
             paths += [(p.get("options") or {}).get("path") for p in d.get("providers") or []]
-        if "/var/lib/grafana/dashboards" not in paths:
-            problem("deploy/grafana/provisioning/dashboards", f"no provider reads /var/lib/grafana/dashboards (paths: {paths})")
+        if dash_target not in paths:
+            problem(where, f"grafana mounts dashboards/ at {dash_target}, the provisioned providers read {paths}")
+    if not glob.glob(os.path.join(repo, "dashboards", "*.json")) and not allow_missing:
+        problem(where, "no dashboards/*.json to mount into Grafana")
 
 
 # ------------------------------------------------------------------------------------------
