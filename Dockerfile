@@ -49,14 +49,12 @@ COPY --from=build /out/ /
 # The state file records which connectors the agent holds: keep it on a volume so a restarted
 # container resumes what it paused instead of leaving it paused forever.
 ENV CDC_SENTINEL_STATE_FILE=/var/lib/cdc-sentinel/state.json \
-    CDC_SENTINEL_WEB_LISTEN_ADDRESS=:10150 \
-    CDC_SENTINEL_HEALTHCHECK_URL=http://127.0.0.1:10150/readyz
+    CDC_SENTINEL_WEB_LISTEN_ADDRESS=:10150
 VOLUME ["/var/lib/cdc-sentinel"]
 USER 65532:65532
 EXPOSE 10150
 # No shell or curl in the image: the binary asks itself (GET /readyz; 503 when Kafka Connect has
-# not answered for three poll intervals). If you change the listen port, change
-# CDC_SENTINEL_HEALTHCHECK_URL to match.
+# not answered for three poll intervals), on the port of CDC_SENTINEL_WEB_LISTEN_ADDRESS.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["/cdc-sentinel", "healthcheck"]
 ENTRYPOINT ["/cdc-sentinel"]

@@ -177,16 +177,33 @@ pub struct DemoArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct HealthArgs {
-    /// The agent's readiness URL.
-    #[arg(
-        long,
-        env = "CDC_SENTINEL_HEALTHCHECK_URL",
-        default_value = "http://127.0.0.1:10150/readyz"
-    )]
-    pub url: String,
+    /// The agent's readiness URL. Default: /readyz on the port of CDC_SENTINEL_WEB_LISTEN_ADDRESS
+    /// (so a container that changes the port needs nothing else), else 10150.
+    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_URL")]
+    pub url: Option<String>,
     /// How long to wait for the answer.
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub timeout: Duration,
+}
+
+impl HealthArgs {
+    /// The URL to ask: `--url`, or the local readiness endpoint of the listen address.
+    pub fn resolved_url(&self) -> String {
+        if let Some(u) = &self.url {
+            return u.clone();
+        }
+        let listen = std::env::var("CDC_SENTINEL_WEB_LISTEN_ADDRESS").unwrap_or_default();
+        readiness_url(&listen)
+    }
+}
+
+/// `http://HOST:PORT/readyz` for a listen address; a wildcard host is asked on loopback.
+pub fn readiness_url(listen: &str) -> String {
+    match parse_listen(listen.trim()) {
+        Ok(a) if a.ip().is_unspecified() => format!("http://127.0.0.1:{}/readyz", a.port()),
+        Ok(a) => format!("http://{a}/readyz"),
+        Err(_) => format!("http://127.0.0.1:{DEFAULT_PORT}/readyz"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -790,6 +807,20 @@ mod tests {
             Some(Command::Run(a)) => Ok(a),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn healthcheck_follows_the_listen_address() {
+        assert_eq!(readiness_url(":9999"), "http://127.0.0.1:9999/readyz");
+        assert_eq!(
+            readiness_url("0.0.0.0:10150"),
+            "http://127.0.0.1:10150/readyz"
+        );
+        assert_eq!(
+            readiness_url("127.0.0.2:8080"),
+            "http://127.0.0.2:8080/readyz"
+        );
+        assert_eq!(readiness_url(""), "http://127.0.0.1:10150/readyz");
     }
 
     #[test]

@@ -165,17 +165,18 @@ async fn healthcheck(h: HealthArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match client.get(&h.url).send().await {
+    let url = h.resolved_url();
+    match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => {
             println!("ready");
             ExitCode::SUCCESS
         }
         Ok(r) => {
-            eprintln!("not ready: {} answered {}", h.url, r.status());
+            eprintln!("not ready: {url} answered {}", r.status());
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("not ready: {} did not answer: {e}", h.url);
+            eprintln!("not ready: {url} did not answer: {e}");
             ExitCode::FAILURE
         }
     }

@@ -213,7 +213,6 @@ say "fake Connect on 127.0.0.1:$CONNECT_PORT (database on :$DB_PORT), agent on 1
 podman run -d --name "$NAME" --network host --health-interval=disable \
     -v "$STATE:/var/lib/cdc-sentinel" \
     -e CDC_SENTINEL_WEB_LISTEN_ADDRESS="127.0.0.1:$AGENT_PORT" \
-    -e CDC_SENTINEL_HEALTHCHECK_URL="http://127.0.0.1:$AGENT_PORT/readyz" \
     -e CDC_SENTINEL_CONNECT_USER=sentinel \
     -e CDC_SENTINEL_CONNECT_PASSWORD="$SECRET" \
     "$IMAGE" run --connect-url "http://127.0.0.1:$CONNECT_PORT" --poll-interval 1s >/dev/null 2>"$WORK/run.err" ||
