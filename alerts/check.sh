@@ -99,6 +99,7 @@ step "amtool routes: critical pages, warning does not" check_am_routes
 step "alert metadata, runbook, threshold tables, tests" python3 alerts/check_rules.py
 step "dashboards up to date with dashboards/build.py" python3 dashboards/build.py --check
 step "dashboards (check_dashboards.py)" python3 alerts/check_dashboards.py
+step "docs/monitoring.md describes every panel" python3 dashboards/describe.py --check
 step "checker unit tests" python3 -m unittest discover -s alerts/tests -p 'test_*.py'
 step "Alertmanager end to end: routing, grouping, inhibition" python3 alerts/tests/alertmanager_e2e.py
 step "Prometheus end to end: every dashboard query" python3 alerts/tests/dashboards_e2e.py
