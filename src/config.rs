@@ -245,6 +245,9 @@ pub struct RunArgs {
     /// Timeout of each Kafka Connect request.
     #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
+    /// Timeout of a pause/resume/stop/restart call (stop and restart wait for the leader and the config topic).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub connect_action_timeout: Duration,
 
     /// Act only on this connector (repeatable; comma-separated in the environment).
     #[arg(
@@ -530,6 +533,7 @@ impl RunArgs {
             ("--probe-interval", self.probe_interval),
             ("--probe-timeout", self.probe_timeout),
             ("--connect-timeout", self.connect_timeout),
+            ("--connect-action-timeout", self.connect_action_timeout),
             ("--max-wait", self.max_wait),
         ] {
             if d.is_zero() {
@@ -616,6 +620,7 @@ impl RunArgs {
                 user: self.connect_user.clone(),
                 password,
                 timeout: self.connect_timeout,
+                action_timeout: self.connect_action_timeout,
                 ca_pem,
                 identity_pem,
             },
@@ -715,7 +720,12 @@ impl Config {
             self.connect.ca_pem.is_some(),
             self.connect.identity_pem.is_some()
         );
-        let _ = writeln!(s, "connect_timeout    = {}", d(self.connect.timeout));
+        let _ = writeln!(
+            s,
+            "connect_timeout    = {} (actions: {})",
+            d(self.connect.timeout),
+            d(self.connect.action_timeout)
+        );
         let _ = writeln!(
             s,
             "connectors         = {}",

@@ -16,10 +16,12 @@ use types::{ExpandedMap, RootInfo};
 pub enum ConnectError {
     #[error("Kafka Connect at {url} refused the connection (is the worker running? check --connect-url)")]
     Refused { url: String },
-    #[error(
-        "Kafka Connect at {url} did not answer within {secs}s (request timeout --connect-timeout)"
-    )]
-    Timeout { url: String, secs: u64 },
+    #[error("Kafka Connect at {url} did not answer within {secs}s (request timeout {flag})")]
+    Timeout {
+        url: String,
+        secs: u64,
+        flag: &'static str,
+    },
     #[error("Kafka Connect at {url} could not be reached: {detail}")]
     Unreachable { url: String, detail: String },
     #[error("Kafka Connect answered 401 Unauthorized: check --connect-user and the password (CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file)")]
@@ -61,6 +63,10 @@ pub struct ConnectSettings {
     pub user: Option<String>,
     pub password: Option<String>,
     pub timeout: Duration,
+    /// Timeout of a pause/resume/stop/restart: Kafka Connect does stop and restart on the leader
+    /// and waits for its config topic (its own limit is 90 s), so they can take much longer
+    /// than a status read.
+    pub action_timeout: Duration,
     /// PEM bundle of extra CA certificates.
     pub ca_pem: Option<Vec<u8>>,
     /// PEM with the client certificate and its private key (mTLS).
@@ -74,6 +80,7 @@ impl std::fmt::Debug for ConnectSettings {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
+            .field("action_timeout", &self.action_timeout)
             .finish()
     }
 }
@@ -84,13 +91,14 @@ pub struct Client {
     base: String,
     auth: Option<(String, String)>,
     timeout: Duration,
+    action_timeout: Duration,
     metrics: Metrics,
 }
 
 impl Client {
     pub fn new(s: &ConnectSettings, metrics: Metrics) -> Result<Client, String> {
         let mut b = reqwest::Client::builder()
-            .timeout(s.timeout)
+            .timeout(s.action_timeout.max(s.timeout))
             .connect_timeout(s.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("cdc-sentinel/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(2);
@@ -122,6 +130,7 @@ impl Client {
             base: s.url.trim_end_matches('/').to_string(),
             auth,
             timeout: s.timeout,
+            action_timeout: s.action_timeout.max(s.timeout),
             metrics,
         })
     }
@@ -140,10 +149,12 @@ impl Client {
         what: &str,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, bytes::Bytes), ConnectError> {
+        let limit = self.limit(op);
         let req = match &self.auth {
             Some((u, p)) => req.basic_auth(u, Some(p)),
             None => req,
-        };
+        }
+        .timeout(limit);
         let start = tokio::time::Instant::now();
         let res = req.send().await;
         let secs = start.elapsed().as_secs_f64();
@@ -151,7 +162,7 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.connect_request(op, "error", secs);
-                return Err(self.transport_error(&e));
+                return Err(self.transport_error(&e, op));
             }
         };
         let status = resp.status().as_u16();
@@ -160,7 +171,7 @@ impl Client {
             Err(e) => {
                 self.metrics
                     .connect_request(op, "error", start.elapsed().as_secs_f64());
-                return Err(self.transport_error(&e));
+                return Err(self.transport_error(&e, op));
             }
         };
         self.metrics
@@ -182,12 +193,26 @@ impl Client {
         }
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> ConnectError {
+    /// Reads are quick; actions may wait for the leader and the config topic.
+    fn limit(&self, op: &str) -> Duration {
+        match op {
+            "list" | "root" => self.timeout,
+            _ => self.action_timeout,
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, op: &str) -> ConnectError {
         let url = redact(&self.base);
         if e.is_timeout() {
+            let is_read = matches!(op, "list" | "root");
             return ConnectError::Timeout {
                 url,
-                secs: self.timeout.as_secs(),
+                secs: self.limit(op).as_secs(),
+                flag: if is_read {
+                    "--connect-timeout"
+                } else {
+                    "--connect-action-timeout"
+                },
             };
         }
         let mut detail = e.to_string();

@@ -1116,3 +1116,55 @@ async fn a_maintenance_window_holds_a_healthy_connector_and_resumes_only_after_i
     agent.wait_phase("maint-ora", "watching", 5 * S).await;
     assert_eq!(count(&sim, "PUT", "/maint-other/pause"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_action_is_given_longer_than_a_status_read() {
+    // Seen on a real worker: PUT /stop answered after 10.6 s (the leader writes the task list
+    // and the target state, then reads the config topic to the end). Actions have their own,
+    // longer timeout, so a slow success is counted as a success, not retried as an error.
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("slow-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(
+        &sim.url(),
+        &[
+            "--connect-timeout",
+            "300ms",
+            "--connect-action-timeout",
+            "5s",
+        ],
+    )
+    .await;
+    agent.wait_state("slow-ora", "RUNNING", 5 * S).await;
+    sim.inject(Route::Pause, Fault::Slow(Duration::from_millis(900)), 1);
+    db.down().await;
+    assert!(state_is(&sim, "slow-ora", "PAUSED", 5 * S).await);
+    agent
+        .wait_value(
+            "cdc_sentinel_actions_total",
+            &[
+                "connector=\"slow-ora\"",
+                "action=\"pause\"",
+                "result=\"ok\"",
+            ],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_actions_total",
+                &[
+                    "connector=\"slow-ora\"",
+                    "action=\"pause\"",
+                    "result=\"error\""
+                ]
+            )
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(count(&sim, "PUT", "/slow-ora/pause"), 1, "not sent twice");
+}

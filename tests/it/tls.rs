@@ -142,6 +142,7 @@ fn settings(port: u16, dir: &Path, ca: &str, client_cert: bool) -> ConnectSettin
         user: None,
         password: None,
         timeout: Duration::from_secs(5),
+        action_timeout: Duration::from_secs(5),
         ca_pem: Some(std::fs::read(dir.join(ca)).unwrap()),
         identity_pem: identity,
     }
@@ -181,6 +182,7 @@ fn unreadable_or_bogus_pem_is_a_clear_error() {
         user: None,
         password: None,
         timeout: Duration::from_secs(1),
+        action_timeout: Duration::from_secs(1),
         ca_pem: Some(b"not a certificate".to_vec()),
         identity_pem: None,
     };
