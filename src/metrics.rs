@@ -47,7 +47,7 @@ pub struct Metrics {
     /// Results exported (zeros included) for every connector's actions: ok and error, plus
     /// dry_run when running with --dry-run.
     results: usize,
-    pub connect_up: IntGauge,
+    connect_up: IntGauge,
     connect_last_success: prometheus::Gauge,
     connect_duration: HistogramVec,
     probe_success: IntGaugeVec,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -59,10 +59,6 @@ pub struct FileStore {
 impl FileStore {
     pub fn new(path: impl Into<PathBuf>) -> FileStore {
         FileStore { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

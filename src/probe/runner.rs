@@ -34,8 +34,8 @@ impl ProbeBoard {
             .map(|e| e.obs.clone())
     }
 
-    /// Records one result (used by the probe loop, and by tests that drive the core directly).
-    pub fn record(&self, label: &str, up: bool, reason: &str, detail: &str, now: u64) {
+    /// Records one result of the probe loop.
+    fn record(&self, label: &str, up: bool, reason: &str, detail: &str, now: u64) {
         let mut g = self.inner.lock().expect("probe board lock");
         let e = g.entry(label.to_string()).or_insert_with(|| Entry {
             obs: ProbeObs::default(),

@@ -130,10 +130,6 @@ impl Agent {
         self.health.clone()
     }
 
-    pub fn board(&self) -> ProbeBoard {
-        self.board.clone()
-    }
-
     /// Runs until `shutdown`; the step in flight finishes and the state is written.
     pub async fn run(mut self) -> Result<(), AgentError> {
         loop {
