@@ -15,6 +15,12 @@ fn init_logging(format: LogFormat) {
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        // colour only for a person at a terminal: log files, journald and `kubectl logs`
+        // must not fill with escape codes (https://no-color.org is honoured too)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => b.init(),

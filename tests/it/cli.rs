@@ -107,6 +107,7 @@ async fn sigterm_stops_promptly_with_state_written_and_exit_0() {
     sim.add_connector(ConnectorSpec::oracle("term-ora", None));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
+    let log_path = dir.path().join("agent.log");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -128,7 +129,8 @@ async fn sigterm_stops_promptly_with_state_written_and_exit_0() {
             "tcp://127.0.0.1:1",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .env_remove("NO_COLOR")
         .spawn()
         .unwrap();
     let ready = crate::support::eventually(Duration::from_secs(10), || async move {
@@ -168,6 +170,13 @@ async fn sigterm_stops_promptly_with_state_written_and_exit_0() {
     println!("SIGTERM -> exit in {:?}", t.elapsed());
     assert_eq!(status.code(), Some(0));
     assert!(state.exists(), "state written on the way out");
+    // the log went to a file, as under systemd or a container runtime: plain text, no colour codes
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("stopped; state written"), "log: {log}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape codes in a log written to a file:\n{log}"
+    );
     let hc = bin()
         .args([
             "healthcheck",
