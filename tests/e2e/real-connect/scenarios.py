@@ -374,10 +374,11 @@ def s1_outage_failed_tasks(ctx):
         env.stop_pg("immediate")
         wait_state(env, FF, lambda c, t: c == "PAUSED", 30, "to be held (PAUSED) by the agent")
         wait_state(env, HID, lambda c, t: c == "PAUSED", 30 + down_after, "to be held (PAUSED) by the agent")
-        t_held = time.monotonic()
         t_ff_failed = tl.first(FF, lambda c, tasks: "FAILED" in tasks, t_stop)
         t_ff_paused = tl.first(FF, lambda c, tasks: c == "PAUSED", t_stop)
         t_hid_paused = tl.first(HID, lambda c, tasks: c == "PAUSED", t_stop)
+        check(t_ff_paused is not None and t_hid_paused is not None,
+              f"the sampler never recorded the holds that direct reads saw:\n{tl.render(t_stop)}")
         check(t_ff_failed is not None and t_ff_failed <= t_ff_paused,
               f"{FF}'s task was not seen FAILED before the hold:\n{tl.render(t_stop)}")
         ctx.mark("ff_stop_to_FAILED_s", t_ff_failed - t_stop)
@@ -405,8 +406,11 @@ def s1_outage_failed_tasks(ctx):
         # stay down a while: neither is resumed
         time.sleep(8)
         t_up = time.monotonic()
+        # from the moment the sampler itself first recorded each hold: the direct reads above can
+        # see PAUSED up to one sampling period before the sampler does
+        held_at = {FF: t_ff_paused, HID: t_hid_paused}
         for c in BOTH:
-            seen = tl.states_between(c, t_held, t_up)
+            seen = tl.states_between(c, held_at[c], t_up)
             check(all(s[0] == "PAUSED" for s in seen), f"{c} left PAUSED while the database was down: {seen}")
         check(a.value("cdc_sentinel_actions_total", connector=FF, action="resume") in (None, 0),
               f"{FF}: a resume was sent while the database was down")
