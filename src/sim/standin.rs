@@ -348,7 +348,10 @@ mod tests {
     fn pg_fatal_is_one_well_formed_error_response() {
         let m = pg_fatal("57P03", "the database system is starting up");
         assert_eq!(m[0], b'E');
-        assert_eq!(u32::from_be_bytes([m[1], m[2], m[3], m[4]]) as usize, m.len() - 1);
+        assert_eq!(
+            u32::from_be_bytes([m[1], m[2], m[3], m[4]]) as usize,
+            m.len() - 1
+        );
         let text = String::from_utf8_lossy(&m[5..]);
         assert!(text.starts_with("SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0"));
         assert!(m.ends_with(&[0, 0]));
