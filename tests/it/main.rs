@@ -2,6 +2,7 @@
 
 mod cli;
 mod metrics_doc;
+mod oracle_listener;
 mod probe_cli;
 mod probe_oracle;
 mod probe_oracledb;
