@@ -931,21 +931,48 @@ async fn a_connector_without_a_target_is_reported_not_guessed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_connector_disappears_from_metrics() {
-    let db = Db::start().await;
+    // A connector that failed and was held, then deleted by its owner: every series with its
+    // name goes, counters included, so dashboards show no ghost and connector churn does not
+    // grow the scrape. Its neighbour keeps its own.
+    let mut db = Db::start().await;
     let sim = sim().await;
-    sim.add_connector(ConnectorSpec::oracle("gone-ora", Some(db.addr)));
+    sim.add_connector(
+        ConnectorSpec::oracle("gone-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(ConnectorSpec::oracle("kept-ora", Some(db.addr)));
     let agent = Agent::start(&sim.url(), &[]).await;
     agent.wait_state("gone-ora", "RUNNING", 5 * S).await;
+    db.down().await;
+    assert!(state_is(&sim, "gone-ora", "PAUSED", 5 * S).await);
+    assert!(
+        eventually(5 * S, || async {
+            let m = agent.metrics().await;
+            m.contains("cdc_sentinel_task_failures_total{connector=\"gone-ora\"} 1")
+                && m.contains(
+                    "cdc_sentinel_actions_total{connector=\"gone-ora\",action=\"pause\",result=\"ok\"} 1",
+                )
+        })
+        .await,
+        "the failure and the hold are counted first"
+    );
     sim.delete_connector("gone-ora");
     assert!(
         eventually(5 * S, || async {
-            !agent
-                .metrics()
-                .await
-                .contains("cdc_sentinel_connector_state{connector=\"gone-ora\"")
+            !agent.metrics().await.contains("connector=\"gone-ora\"")
         })
-        .await
+        .await,
+        "series left for a deleted connector:\n{}",
+        agent
+            .metrics()
+            .await
+            .lines()
+            .filter(|l| l.contains("gone-ora"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
+    let m = agent.metrics().await;
+    assert!(m.contains("cdc_sentinel_actions_total{connector=\"kept-ora\""));
+    assert!(m.contains("cdc_sentinel_connector_state{connector=\"kept-ora\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
