@@ -106,11 +106,19 @@ pub fn classify(trace: &str) -> Failure {
 
 /// The lines worth logging from a Java trace: the first line and the deepest `Caused by:`.
 pub fn summarize(trace: &str) -> String {
-    let first = trace.lines().next().unwrap_or("").trim();
-    let cause = trace
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("Caused by: "));
+    let lines: Vec<&str> = trace.lines().collect();
+    let first = lines.first().copied().unwrap_or("").trim();
+    let cause = lines.iter().enumerate().rev().find_map(|(i, l)| {
+        let c = l.trim().strip_prefix("Caused by: ")?;
+        // The Oracle driver puts the listener's error on the next line: "Listener refused the
+        // connection with the following error:\nORA-12514, TNS:listener does not ..."
+        match lines.get(i + 1).map(|n| n.trim()) {
+            Some(next) if c.ends_with(':') && !next.is_empty() && !next.starts_with("at ") => {
+                Some(format!("{c} {next}"))
+            }
+            _ => Some(c.to_string()),
+        }
+    });
     let s = match cause {
         Some(c) if c != first => format!("{first} / caused by: {c}"),
         _ => first.to_string(),
@@ -203,6 +211,16 @@ mod tests {
         assert!(s.starts_with("org.apache.kafka.connect.errors.ConnectException"));
         assert!(
             s.ends_with("caused by: java.net.ConnectException: Connection refused"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn summary_keeps_the_listener_error_the_oracle_driver_puts_on_the_next_line() {
+        let t = format!("{DBZ}Caused by: java.sql.SQLRecoverableException: Listener refused the connection with the following error:\nORA-12514, TNS:listener does not currently know of service requested in connect descriptor\n\tat oracle.jdbc.driver.T4CConnection.logon(T4CConnection.java:1)");
+        let s = summarize(&t);
+        assert!(
+            s.ends_with("with the following error: ORA-12514, TNS:listener does not currently know of service requested in connect descriptor"),
             "{s}"
         );
     }
