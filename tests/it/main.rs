@@ -1,6 +1,7 @@
 //! The single integration-test binary: the agent against the simulated Kafka Connect.
 
 mod cli;
+mod demo;
 mod metrics_doc;
 mod probe_cli;
 mod probe_oracle;
