@@ -343,3 +343,123 @@ async fn sigterm_stops_promptly_with_state_written_and_exit_0() {
         .unwrap();
     assert!(!hc.success(), "healthcheck fails when the agent is gone");
 }
+
+/// `--log-format json`, as every deployment example runs it: one JSON object per line with
+/// timestamp, level and message, and each decision's fields (connector, target, reason) as
+/// top-level keys a log pipeline can filter on.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_the_decision_fields() {
+    let mut db = crate::support::Db::start().await;
+    let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+    sim.add_connector(
+        ConnectorSpec::oracle("json-ora", Some(db.addr))
+            .with_retry(cdc_sentinel::sim::RetryMode::FailFast),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("agent.log");
+    let child = bin()
+        .args(["run", "--log-format", "json", "--connect-url", &sim.url()])
+        .args(["--web.listen-address", "127.0.0.1:0", "--state-file"])
+        .arg(dir.path().join("state.json"))
+        .args(crate::support::FAST)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut agent = Guard(child);
+    let running = crate::support::eventually(Duration::from_secs(30), || async {
+        sim.connector_state("json-ora").as_deref() == Some("RUNNING")
+            && std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("watching")
+    })
+    .await;
+    assert!(running, "agent started");
+    db.down().await;
+    let held = crate::support::eventually(Duration::from_secs(30), || async {
+        sim.connector_state("json-ora").as_deref() == Some("PAUSED")
+            && std::fs::read_to_string(&log_path)
+                .unwrap_or_default()
+                .contains("hold confirmed")
+    })
+    .await;
+    assert!(
+        held,
+        "held: {}",
+        std::fs::read_to_string(&log_path).unwrap()
+    );
+
+    assert!(Command::new("kill")
+        .args(["-TERM", &agent.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = agent.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{log}");
+
+    let mut objects = Vec::new();
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let o = v
+            .as_object()
+            .unwrap_or_else(|| panic!("not an object: {line}"));
+        for key in ["timestamp", "level", "message"] {
+            assert!(
+                o.get(key).is_some_and(|x| x.is_string()),
+                "no string {key:?}: {line}"
+            );
+        }
+        let ts = o["timestamp"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+            "timestamp {ts:?} is RFC 3339: {line}"
+        );
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&o["level"].as_str().unwrap()),
+            "{line}"
+        );
+        objects.push(o.clone());
+    }
+    let target = format!("{}/ORCLCDB", db.addr);
+    let find = |fragment: &str| {
+        objects
+            .iter()
+            .find(|o| o["message"].as_str().unwrap().contains(fragment))
+            .unwrap_or_else(|| panic!("no line with {fragment:?}:\n{log}"))
+            .clone()
+    };
+    let hold = find("json-ora: holding it while");
+    assert_eq!(hold["level"], "WARN", "{hold:?}");
+    assert_eq!(hold["connector"], "json-ora", "{hold:?}");
+    assert_eq!(hold["target"], target.as_str(), "{hold:?}");
+    assert_eq!(hold["reason"], "task_failed", "{hold:?}");
+    let detected = find("json-ora: failure detected");
+    assert_eq!(detected["connector"], "json-ora", "{detected:?}");
+    let probing = find(&format!("probing {target}"));
+    assert_eq!(probing["target"], target.as_str(), "{probing:?}");
+    // the fields are keys, not text appended to the message as in the text format
+    assert!(
+        !hold["message"].as_str().unwrap().contains("connector="),
+        "{hold:?}"
+    );
+    find("stopped; state written");
+}
