@@ -35,6 +35,19 @@ fn restarts(sim: &SimConnect, name: &str) -> usize {
         .count()
 }
 
+/// The `[N] probing TARGET (elapsed ...)` lines for a target, with their probe numbers.
+fn probe_lines(log: &str, target: &str) -> Vec<(u64, String)> {
+    let needle = format!("] probing {target} (elapsed ");
+    log.lines()
+        .filter_map(|l| {
+            let at = l.find(&needle)?;
+            let open = l[..at].rfind('[')?;
+            let n = l[open + 1..at].parse().ok()?;
+            Some((n, l[open..].to_string()))
+        })
+        .collect()
+}
+
 async fn state_is(sim: &SimConnect, name: &str, want: &str, within: Duration) -> bool {
     eventually(within, || async {
         sim.connector_state(name).as_deref() == Some(want)
@@ -173,6 +186,14 @@ async fn nightly_backup_failed_task_is_held_then_resumed_and_restarted() {
     ] {
         assert!(log.contains(line), "missing log line {line:?}");
     }
+    // While it waits, one line per probe: `[N] probing TARGET (elapsed ...): RESULT; waiting: WHO`.
+    let target = format!("{}/ORCLCDB", db.addr);
+    let probing = probe_lines(&log, &target);
+    assert!(
+        probing.iter().any(|(_, l)| l
+            .contains("): down: refused (connection refused); waiting: nightly-ora")),
+        "no probing line while down for {target}: {probing:?}"
+    );
     assert!(
         !log.contains("dbz-secret") && !m.contains("dbz-secret"),
         "password leaked"
@@ -263,6 +284,15 @@ async fn outage_longer_than_max_wait_stays_held_and_says_what_to_do() {
         line.contains("refused")
             && line.contains("/connectors/long-ora/resume")
             && line.contains("onlyFailed=true"),
+        "{line}"
+    );
+    // what the on-call needs at 02:00: which database, for how long, the last probe's error
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "long-ora: manual intervention required: database {}/ORCLCDB still down after ",
+            db.addr
+        )) && line.contains("(max wait 1s); last probe: refused (connection refused)."),
         "{line}"
     );
 
@@ -514,6 +544,62 @@ async fn conflicts_while_holding_and_resuming_are_retried() {
         Some(3.0)
     );
     assert!(logs().contains("storm-ora: pause failed: Kafka Connect answered 409"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_landing_page_links_every_endpoint_and_unknown_paths_are_404() {
+    let sim = sim().await;
+    sim.add_connector(ConnectorSpec::oracle("landing-ora", None));
+    let agent = Agent::start(&sim.url(), &["--db", "tcp://127.0.0.1:1"]).await;
+    agent
+        .wait_value("cdc_sentinel_connect_up", &[], 1.0, 5 * S)
+        .await;
+
+    // What someone who opens http://host:10150/ in a browser gets.
+    let r = reqwest::get(format!("{}/", agent.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        r.headers()
+    );
+    let page = r.text().await.unwrap();
+    let links: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(links, ["/metrics", "/healthz", "/readyz"], "{page}");
+    for link in links {
+        assert_eq!(agent.get(link).await, 200, "{link} linked from /");
+    }
+    assert!(
+        reqwest::get(format!("{}/metrics", agent.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("cdc_sentinel_connector_state{connector=\"landing-ora\""),
+        "/metrics answers with the agent's series"
+    );
+
+    // A mistyped path is a 404 that says where to go, not the landing page or metrics.
+    for path in ["/metric", "/metrics/", "/health", "/favicon.ico"] {
+        let r = reqwest::get(format!("{}{path}", agent.base)).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("/metrics"), "{path}: {body}");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/metrics", agent.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405, "read-only endpoints");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
