@@ -1254,3 +1254,226 @@ async fn a_slow_action_is_given_longer_than_a_status_read() {
     );
     assert_eq!(count(&sim, "PUT", "/slow-ora/pause"), 1, "not sent twice");
 }
+
+/// A TCP "database" on a fixed port for the flapping scenario: up (accepting) while it serves,
+/// down (connections refused) otherwise, and able to come up for exactly one probe.
+struct FlapDb {
+    addr: std::net::SocketAddr,
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FlapDb {
+    async fn start() -> FlapDb {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut db = FlapDb {
+            addr: l.local_addr().unwrap(),
+            serving: None,
+        };
+        db.serve(l);
+        db
+    }
+
+    /// Binds the port again (std sets SO_REUSEADDR; retried while the old socket goes).
+    async fn bind(&self) -> std::net::TcpListener {
+        for _ in 0..100 {
+            if let Ok(l) = std::net::TcpListener::bind(self.addr) {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("cannot reopen {}", self.addr)
+    }
+
+    fn serve(&mut self, l: std::net::TcpListener) {
+        l.set_nonblocking(true).unwrap();
+        let l = tokio::net::TcpListener::from_std(l).unwrap();
+        self.serving = Some(tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        }));
+    }
+
+    async fn up(&mut self) {
+        if self.serving.is_none() {
+            let l = self.bind().await;
+            self.serve(l);
+        }
+    }
+
+    async fn down(&mut self) {
+        if let Some(t) = self.serving.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Opens the port, accepts the agent's next probe and closes the port at once: the probes
+    /// are a probe interval apart, so exactly one of them finds it up.
+    async fn up_for_one_probe(&mut self) {
+        assert!(self.serving.is_none(), "down before a one-probe flap");
+        let l = self.bind().await;
+        let accepted = tokio::task::spawn_blocking(move || {
+            l.set_nonblocking(true).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                match l.accept() {
+                    Ok(_) => return true, // listener and stream dropped here: down again
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+            false
+        })
+        .await
+        .unwrap();
+        assert!(accepted, "the agent probed the database within 30s");
+    }
+}
+
+impl Drop for FlapDb {
+    fn drop(&mut self) {
+        if let Some(t) = self.serving.take() {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_database_is_not_resumed_until_it_stays_up() {
+    // The PowerShell loop resumed after one successful port test; a database that answers one
+    // probe and goes away again (a restart loop, a listener up before the instance) must not
+    // be resumed: --up-after 2 means two good probes in a row.
+    let mut db = FlapDb::start().await;
+    let sim = sim().await;
+    for n in ["flap-a", "flap-b"] {
+        sim.add_connector(ConnectorSpec::postgres(n, None).with_retry(RetryMode::Unlimited));
+    }
+    let db_url = format!("tcp://{}", db.addr);
+    let agent = Agent::start(
+        &sim.url(),
+        &[
+            "--db",
+            &db_url,
+            "--probe-interval",
+            "300ms",
+            "--down-after",
+            "3",
+            "--up-after",
+            "2",
+        ],
+    )
+    .await;
+    let target = db.addr.to_string();
+    let tl = format!("target=\"{target}\"");
+    agent
+        .wait_value("cdc_sentinel_probe_success", &[&tl], 1.0, 10 * S)
+        .await;
+
+    db.down().await;
+    for n in ["flap-a", "flap-b"] {
+        agent.wait_phase(n, "waiting", 10 * S).await;
+        assert_eq!(
+            sim.connector_state(n).as_deref(),
+            Some("PAUSED"),
+            "{n} held"
+        );
+    }
+    let resumes = |n: &str| {
+        let c = format!("connector=\"{n}\"");
+        let m = agent.metrics();
+        async move {
+            crate::support::value(
+                &m.await,
+                "cdc_sentinel_actions_total",
+                &[&c, "action=\"resume\"", "result=\"ok\""],
+            )
+        }
+    };
+    let probes = || async {
+        let m = agent.metrics().await;
+        let total = crate::support::value(&m, "cdc_sentinel_probe_duration_seconds_count", &[&tl]);
+        let refused = crate::support::value(
+            &m,
+            "cdc_sentinel_probe_failures_total",
+            &[&tl, "reason=\"refused\""],
+        );
+        (total.unwrap_or(0.0), refused.unwrap_or(0.0))
+    };
+
+    for flap in 1..=4 {
+        let (total0, refused0) = probes().await;
+        db.up_for_one_probe().await;
+        // the agent saw it up once, then down again
+        let seen = eventually(10 * S, || async {
+            let (t, r) = probes().await;
+            t >= total0 + 2.0 && r >= refused0 + 1.0
+        })
+        .await;
+        assert!(
+            seen,
+            "flap {flap}: the agent probed again after the good probe"
+        );
+        let (total1, refused1) = probes().await;
+        assert_eq!(
+            (total1 - total0) - (refused1 - refused0),
+            1.0,
+            "flap {flap}: exactly one good probe while it was up"
+        );
+        for n in ["flap-a", "flap-b"] {
+            assert_eq!(resumes(n).await, Some(0.0), "flap {flap}: {n} not resumed");
+            assert_eq!(
+                sim.connector_state(n).as_deref(),
+                Some("PAUSED"),
+                "flap {flap}: {n}"
+            );
+        }
+    }
+    for n in ["flap-a", "flap-b"] {
+        assert_eq!(count(&sim, "PUT", &format!("/{n}/resume")), 0);
+        agent.wait_phase(n, "waiting", S).await;
+    }
+    // while it waits, one probing line per probe names the target and both connectors
+    let probing = probe_lines(&logs(), &target);
+    assert!(
+        probing
+            .iter()
+            .any(|(_, l)| l
+                .contains("): down: refused (connection refused); waiting: flap-a, flap-b")),
+        "probing lines for {target}: {probing:?}"
+    );
+
+    // Now it stays up: two good probes in a row, and each connector is resumed once.
+    db.up().await;
+    for n in ["flap-a", "flap-b"] {
+        let c = format!("connector=\"{n}\"");
+        agent
+            .wait_value(
+                "cdc_sentinel_actions_total",
+                &[&c, "action=\"resume\"", "result=\"ok\""],
+                1.0,
+                10 * S,
+            )
+            .await;
+        agent.wait_phase(n, "watching", 10 * S).await;
+        assert_eq!(sim.connector_state(n).as_deref(), Some("RUNNING"));
+        assert_eq!(
+            count(&sim, "PUT", &format!("/{n}/pause")),
+            1,
+            "{n}: held once"
+        );
+        assert_eq!(
+            count(&sim, "PUT", &format!("/{n}/resume")),
+            1,
+            "{n}: resumed once"
+        );
+        assert!(
+            logs().contains(&format!(
+                "{n}: database {target} back (2 successful probes in a row)"
+            )),
+            "{n}: back after two good probes in a row"
+        );
+    }
+}
