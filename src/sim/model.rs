@@ -5,12 +5,12 @@
 //! rule can be followed by reading this file. `http` and the ticker call it under one mutex.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
+use super::db::{self, DbKey, Reach};
 use super::trace;
 use super::{ConnectorSpec, Fault, Recorded, RetryMode, Route};
 
@@ -125,6 +125,10 @@ pub(crate) struct Connector {
     tasks_stopped: bool,
     /// Committed offset counter.
     pub offset: u64,
+    /// The database the tasks use (`None`: always reachable).
+    db: Option<DbKey>,
+    /// What the last failed attempt to reach it got (shapes the failure trace).
+    last_down: Reach,
 }
 
 impl Connector {
@@ -148,7 +152,7 @@ impl Connector {
     }
 
     fn failure_trace(&self) -> String {
-        trace::producer_failure(&self.spec.class, self.spec.db)
+        trace::producer_failure(&self.spec.class, self.spec.db, self.last_down)
     }
 
     /// Task ids that have task configs (what `/tasks` and `info` list).
@@ -322,6 +326,7 @@ impl Model {
     /// Creates or replaces a connector, RUNNING with its tasks RUNNING.
     pub(crate) fn add_connector(&mut self, mut spec: ConnectorSpec, now: Instant) {
         enrich_config(&mut spec);
+        let db = db::key_for(&spec);
         let uid = self.next_uid;
         self.next_uid += 1;
         let mut c = Connector {
@@ -334,6 +339,8 @@ impl Model {
             tasks_gen: 0,
             tasks_stopped: false,
             offset: 0,
+            db,
+            last_down: Reach::Unreachable,
         };
         c.fresh_tasks(now);
         self.connectors.insert(c.spec.name.clone(), c);
@@ -502,23 +509,32 @@ impl Model {
         self.requests.push_back(r);
     }
 
-    /// Distinct database addresses the tasks use.
-    pub(crate) fn db_addrs(&self) -> Vec<SocketAddr> {
-        let set: HashSet<SocketAddr> = self.connectors.values().filter_map(|c| c.spec.db).collect();
-        set.into_iter().collect()
+    /// Distinct databases the tasks use.
+    pub(crate) fn db_keys(&self) -> Vec<DbKey> {
+        let set: HashSet<&DbKey> = self
+            .connectors
+            .values()
+            .filter_map(|c| c.db.as_ref())
+            .collect();
+        set.into_iter().cloned().collect()
     }
 
     /// One tick: due effects, then every task touches its database, then offsets of flowing
-    /// connectors advance. `db_up` lacks an address that was not checked this tick; such
+    /// connectors advance. `db_reach` lacks a database that was not checked this tick; such
     /// connectors are left alone.
-    pub(crate) fn tick(&mut self, now: Instant, db_up: &HashMap<SocketAddr, bool>) {
+    pub(crate) fn tick(&mut self, now: Instant, db_reach: &HashMap<DbKey, Reach>) {
         self.settle(now);
         let retry_wait = self.timing.retry_wait;
         for c in self.connectors.values_mut() {
-            let up = match c.spec.db {
+            let up = match &c.db {
                 None => true,
-                Some(a) => match db_up.get(&a) {
-                    Some(up) => *up,
+                Some(k) => match db_reach.get(k) {
+                    Some(r) => {
+                        if !r.is_up() {
+                            c.last_down = *r;
+                        }
+                        r.is_up()
+                    }
                     None => continue,
                 },
             };
@@ -793,6 +809,7 @@ fn enrich_config(spec: &mut ConnectorSpec) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn timing() -> Timing {
         Timing {
@@ -812,8 +829,12 @@ mod tests {
         (m, now)
     }
 
-    fn up(db: SocketAddr, v: bool) -> HashMap<SocketAddr, bool> {
-        HashMap::from([(db, v)])
+    fn up(db: SocketAddr, v: bool) -> HashMap<DbKey, Reach> {
+        let key = DbKey {
+            addr: db,
+            oracle: None,
+        };
+        HashMap::from([(key, if v { Reach::Up } else { Reach::Unreachable })])
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Debezium-like Java stack traces for a task that lost its database with
 //! `errors.max.retries=0`: the Connect `ConnectException` raised by Debezium's ErrorHandler,
-//! its frames, then the JDBC driver's `Caused by:` chain for the connector's database.
+//! its frames, then the JDBC driver's `Caused by:` chain for the connector's database and what
+//! reconnecting got (nothing listening, or an Oracle listener's REFUSE such as ORA-12514).
 
 use std::net::SocketAddr;
+
+use super::db::Reach;
 
 const HEAD: &str = "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.";
 
@@ -26,14 +29,66 @@ const SOCKET_CAUSE: &str = "Caused by: java.net.ConnectException: Connection ref
 \t... 14 more
 ";
 
-/// The trace of a FailFast task whose database became unreachable, chosen by connector class.
-pub(crate) fn producer_failure(class: &str, db: Option<SocketAddr>) -> String {
+/// The message text of the listener errors the Oracle driver can report at logon.
+fn listener_error_text(code: u32) -> &'static str {
+    match code {
+        12514 => "TNS:listener does not currently know of service requested in connect descriptor",
+        12505 => "TNS:listener does not currently know of SID given in connect descriptor",
+        12528 => "TNS:listener: all appropriate instances are blocking new connections",
+        12526 => "TNS:listener: all appropriate instances are in restricted mode",
+        12516 => "TNS:listener could not find available handler with matching protocol stack",
+        12530 => "TNS:listener: rate limit reached",
+        _ => "TNS:listener refused the connection",
+    }
+}
+
+/// The Oracle driver's logon failure when the listener answered REFUSE with `code` (ojdbc 19/21
+/// wording: "Listener refused the connection with the following error:" and the ORA line).
+fn oracle_listener_refusal(code: u32) -> String {
+    let msg = format!(
+        "Listener refused the connection with the following error:\nORA-{code}, {}\n  (CONNECTION_ID=q3ZC5kT0SxyJ2Rr0f8bGNA==)",
+        listener_error_text(code)
+    );
+    format!(
+        "Caused by: java.sql.SQLRecoverableException: {msg}
+\tat oracle.jdbc.driver.T4CConnection.handleLogonNetException(T4CConnection.java:1627)
+\tat oracle.jdbc.driver.T4CConnection.logon(T4CConnection.java:1152)
+\tat oracle.jdbc.driver.PhysicalConnection.connect(PhysicalConnection.java:1181)
+\tat oracle.jdbc.driver.T4CDriverExtension.getConnection(T4CDriverExtension.java:106)
+\tat oracle.jdbc.driver.OracleDriver.connect(OracleDriver.java:895)
+\tat oracle.jdbc.driver.OracleDriver.connect(OracleDriver.java:702)
+\tat io.debezium.jdbc.JdbcConnection.lambda$patternBasedFactory$0(JdbcConnection.java:251)
+\tat io.debezium.jdbc.JdbcConnection$ConnectionFactoryDecorator.connect(JdbcConnection.java:130)
+\tat io.debezium.jdbc.JdbcConnection.connection(JdbcConnection.java:889)
+\tat io.debezium.jdbc.JdbcConnection.connection(JdbcConnection.java:884)
+\tat io.debezium.connector.oracle.logminer.LogMinerStreamingChangeEventSource.execute(LogMinerStreamingChangeEventSource.java:213)
+\t... 9 more
+Caused by: oracle.net.ns.NetException: {msg}
+\tat oracle.net.ns.NSProtocolNIO.negotiateConnection(NSProtocolNIO.java:309)
+\tat oracle.net.ns.NSProtocol.connect(NSProtocol.java:347)
+\tat oracle.jdbc.driver.T4CConnection.connect(T4CConnection.java:2364)
+\tat oracle.jdbc.driver.T4CConnection.logon(T4CConnection.java:657)
+\t... 18 more
+"
+    )
+}
+
+/// The trace of a FailFast task whose database became unreachable, chosen by connector class
+/// and by what reconnecting got.
+pub(crate) fn producer_failure(class: &str, db: Option<SocketAddr>, reach: Reach) -> String {
     let lower = class.to_ascii_lowercase();
     let (host, port) = match db {
         Some(a) => (a.ip().to_string(), a.port()),
         None => ("localhost".to_string(), 0),
     };
-    let (source, cause) = if lower.contains("oracle") {
+    let (source, cause) = if let (true, Reach::ListenerRefused(code)) =
+        (lower.contains("oracle"), reach)
+    {
+        (
+            "io.debezium.connector.oracle.logminer.LogMinerStreamingChangeEventSource",
+            oracle_listener_refusal(code),
+        )
+    } else if lower.contains("oracle") {
         (
             "io.debezium.connector.oracle.logminer.LogMinerStreamingChangeEventSource",
             format!(
@@ -119,14 +174,28 @@ The last packet sent successfully to the server was 0 milliseconds ago. The driv
 #[cfg(test)]
 mod tests {
     use super::producer_failure;
+    use crate::sim::db::Reach;
 
     #[test]
     fn traces_name_the_driver_cause() {
         let db = Some("127.0.0.1:15432".parse().unwrap());
-        let pg = producer_failure("io.debezium.connector.postgresql.PostgresConnector", db);
+        let pg = producer_failure(
+            "io.debezium.connector.postgresql.PostgresConnector",
+            db,
+            Reach::Unreachable,
+        );
         assert!(pg.starts_with("org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.\n\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable"));
         assert!(pg.contains("\nCaused by: org.postgresql.util.PSQLException: Connection to 127.0.0.1:15432 refused."));
-        let ora = producer_failure("io.debezium.connector.oracle.OracleConnector", db);
+        let class = "io.debezium.connector.oracle.OracleConnector";
+        let ora = producer_failure(class, db, Reach::Unreachable);
         assert!(ora.contains("\nCaused by: java.sql.SQLRecoverableException: IO Error: The Network Adapter could not establish the connection"));
+        let refused = producer_failure(class, db, Reach::ListenerRefused(12514));
+        assert!(refused.contains("\nCaused by: java.sql.SQLRecoverableException: Listener refused the connection with the following error:\nORA-12514, TNS:listener does not currently know of service requested in connect descriptor\n"));
+        assert!(!refused.contains("Network Adapter"));
+        // The agent's classifier takes it for an outage (a wait fixes it), not for attention.
+        assert_eq!(
+            crate::classify::classify(&refused),
+            crate::classify::Failure::Unavailable
+        );
     }
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod demo;
 mod metrics_doc;
+mod oracle_listener;
 mod probe_cli;
 mod probe_oracle;
 mod probe_oracledb;

@@ -1017,21 +1017,48 @@ async fn a_connector_without_a_target_is_reported_not_guessed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_connector_disappears_from_metrics() {
-    let db = Db::start().await;
+    // A connector that failed and was held, then deleted by its owner: every series with its
+    // name goes, counters included, so dashboards show no ghost and connector churn does not
+    // grow the scrape. Its neighbour keeps its own.
+    let mut db = Db::start().await;
     let sim = sim().await;
-    sim.add_connector(ConnectorSpec::oracle("gone-ora", Some(db.addr)));
+    sim.add_connector(
+        ConnectorSpec::oracle("gone-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(ConnectorSpec::oracle("kept-ora", Some(db.addr)));
     let agent = Agent::start(&sim.url(), &[]).await;
     agent.wait_state("gone-ora", "RUNNING", 5 * S).await;
+    db.down().await;
+    assert!(state_is(&sim, "gone-ora", "PAUSED", 5 * S).await);
+    assert!(
+        eventually(5 * S, || async {
+            let m = agent.metrics().await;
+            m.contains("cdc_sentinel_task_failures_total{connector=\"gone-ora\"} 1")
+                && m.contains(
+                    "cdc_sentinel_actions_total{connector=\"gone-ora\",action=\"pause\",result=\"ok\"} 1",
+                )
+        })
+        .await,
+        "the failure and the hold are counted first"
+    );
     sim.delete_connector("gone-ora");
     assert!(
         eventually(5 * S, || async {
-            !agent
-                .metrics()
-                .await
-                .contains("cdc_sentinel_connector_state{connector=\"gone-ora\"")
+            !agent.metrics().await.contains("connector=\"gone-ora\"")
         })
-        .await
+        .await,
+        "series left for a deleted connector:\n{}",
+        agent
+            .metrics()
+            .await
+            .lines()
+            .filter(|l| l.contains("gone-ora"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
+    let m = agent.metrics().await;
+    assert!(m.contains("cdc_sentinel_actions_total{connector=\"kept-ora\""));
+    assert!(m.contains("cdc_sentinel_connector_state{connector=\"kept-ora\""));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1476,4 +1503,54 @@ async fn a_flapping_database_is_not_resumed_until_it_stays_up() {
             "{n}: back after two good probes in a row"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_action_does_not_make_the_agent_unready() {
+    // The next poll waits for the actions in flight. A worker answering a pause in 4 s (a real
+    // one took 10.6 s for a stop) is no reason for /readyz to fail: in a sidecar that would take
+    // the Kafka Connect pod out of its Service. The allowance is the action timeout, no more.
+    let mut db = Db::start().await;
+    let sim = sim().await;
+    sim.add_connector(
+        ConnectorSpec::oracle("lazy-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), &["--connect-action-timeout", "8s"]).await;
+    agent.wait_state("lazy-ora", "RUNNING", 5 * S).await;
+    sim.inject(Route::Pause, Fault::Slow(Duration::from_millis(4_500)), 1);
+    db.down().await;
+    let t = std::time::Instant::now();
+    assert!(
+        eventually(5 * S, || async {
+            count(&sim, "PUT", "/lazy-ora/pause") == 1
+        })
+        .await,
+        "the pause was sent"
+    );
+    // three poll intervals (at least 3 s) pass while the pause is answered
+    let mut seen = Vec::new();
+    while count_ok(&agent, "lazy-ora").await == 0 && t.elapsed() < 10 * S {
+        seen.push(agent.get("/readyz").await.as_u16());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        t.elapsed() >= Duration::from_millis(3_500),
+        "the slow answer must outlast 3 poll intervals for this test to mean anything"
+    );
+    assert!(
+        seen.iter().all(|c| *c == 200),
+        "/readyz while a pause was in flight: {seen:?}"
+    );
+    assert!(state_is(&sim, "lazy-ora", "PAUSED", 5 * S).await);
+}
+
+async fn count_ok(agent: &Agent, connector: &str) -> u64 {
+    let c = format!("connector=\"{connector}\"");
+    agent
+        .value(
+            "cdc_sentinel_actions_total",
+            &[&c, "action=\"pause\"", "result=\"ok\""],
+        )
+        .await
+        .unwrap_or(0.0) as u64
 }

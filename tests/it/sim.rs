@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cdc_sentinel::sim::{ConnectorSpec, Fault, RetryMode, Route, SimConnect, SimOptions};
+use cdc_sentinel::sim::{ConnectorSpec, DbCheck, Fault, RetryMode, Route, SimConnect, SimOptions};
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -629,8 +629,11 @@ async fn failfast_tasks_fail_on_outage_while_unlimited_ones_hide_it() {
     sim.add_connector(
         ConnectorSpec::postgres("pg-fast", Some(addr)).with_retry(RetryMode::FailFast),
     );
+    // The database is a bare TCP listener, which no TNS logon gets through: a TCP session.
     sim.add_connector(
-        ConnectorSpec::oracle("ora-fast", Some(addr)).with_retry(RetryMode::FailFast),
+        ConnectorSpec::oracle("ora-fast", Some(addr))
+            .with_retry(RetryMode::FailFast)
+            .with_db_check(DbCheck::Tcp),
     );
     sim.add_connector(ConnectorSpec::postgres("pg-slow", Some(addr)));
     eventually("all flowing", 5, || {
