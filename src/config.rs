@@ -87,10 +87,10 @@ pub struct WindowsArgs {
     )]
     pub maintenance: Vec<String>,
     /// Occurrences to show per window.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "CDC_SENTINEL_WINDOWS_COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
     /// List from this time instead of now (RFC 3339, e.g. 2026-03-07T12:00:00-05:00), to check a DST night ahead.
-    #[arg(long)]
+    #[arg(long, env = "CDC_SENTINEL_WINDOWS_FROM")]
     pub from: Option<String>,
 }
 
@@ -167,11 +167,11 @@ pub struct DemoArgs {
         default_value = "127.0.0.1:10150"
     )]
     pub listen: String,
-    /// Run the scenes faster (2) or slower (0.5).
-    #[arg(long, default_value_t = 1.0)]
+    /// Run the scenes faster (2; 10 plays both nights in a few seconds) or slower (0.5).
+    #[arg(long, env = "CDC_SENTINEL_DEMO_SPEED", default_value_t = 1.0)]
     pub speed: f64,
     /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
@@ -182,7 +182,7 @@ pub struct HealthArgs {
     #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_URL")]
     pub url: Option<String>,
     /// How long to wait for the answer.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub timeout: Duration,
 }
 

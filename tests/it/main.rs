@@ -1,6 +1,7 @@
 //! The single integration-test binary: the agent against the simulated Kafka Connect.
 
 mod cli;
+mod demo;
 mod metrics_doc;
 mod oracle_listener;
 mod probe_cli;

@@ -10,6 +10,8 @@ fn run(args: &[&str]) -> Output {
         .arg("probe")
         .args(args)
         .env_remove("CDC_SENTINEL_PROBE_TIMEOUT")
+        .env_remove("CDC_SENTINEL_PROBE_COUNT")
+        .env_remove("CDC_SENTINEL_PROBE_INTERVAL")
         .output()
         .unwrap()
 }

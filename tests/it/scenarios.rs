@@ -35,6 +35,19 @@ fn restarts(sim: &SimConnect, name: &str) -> usize {
         .count()
 }
 
+/// The `[N] probing TARGET (elapsed ...)` lines for a target, with their probe numbers.
+fn probe_lines(log: &str, target: &str) -> Vec<(u64, String)> {
+    let needle = format!("] probing {target} (elapsed ");
+    log.lines()
+        .filter_map(|l| {
+            let at = l.find(&needle)?;
+            let open = l[..at].rfind('[')?;
+            let n = l[open + 1..at].parse().ok()?;
+            Some((n, l[open..].to_string()))
+        })
+        .collect()
+}
+
 async fn state_is(sim: &SimConnect, name: &str, want: &str, within: Duration) -> bool {
     eventually(within, || async {
         sim.connector_state(name).as_deref() == Some(want)
@@ -173,6 +186,14 @@ async fn nightly_backup_failed_task_is_held_then_resumed_and_restarted() {
     ] {
         assert!(log.contains(line), "missing log line {line:?}");
     }
+    // While it waits, one line per probe: `[N] probing TARGET (elapsed ...): RESULT; waiting: WHO`.
+    let target = format!("{}/ORCLCDB", db.addr);
+    let probing = probe_lines(&log, &target);
+    assert!(
+        probing.iter().any(|(_, l)| l
+            .contains("): down: refused (connection refused); waiting: nightly-ora")),
+        "no probing line while down for {target}: {probing:?}"
+    );
     assert!(
         !log.contains("dbz-secret") && !m.contains("dbz-secret"),
         "password leaked"
@@ -263,6 +284,15 @@ async fn outage_longer_than_max_wait_stays_held_and_says_what_to_do() {
         line.contains("refused")
             && line.contains("/connectors/long-ora/resume")
             && line.contains("onlyFailed=true"),
+        "{line}"
+    );
+    // what the on-call needs at 02:00: which database, for how long, the last probe's error
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "long-ora: manual intervention required: database {}/ORCLCDB still down after ",
+            db.addr
+        )) && line.contains("(max wait 1s); last probe: refused (connection refused)."),
         "{line}"
     );
 
@@ -514,6 +544,62 @@ async fn conflicts_while_holding_and_resuming_are_retried() {
         Some(3.0)
     );
     assert!(logs().contains("storm-ora: pause failed: Kafka Connect answered 409"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_landing_page_links_every_endpoint_and_unknown_paths_are_404() {
+    let sim = sim().await;
+    sim.add_connector(ConnectorSpec::oracle("landing-ora", None));
+    let agent = Agent::start(&sim.url(), &["--db", "tcp://127.0.0.1:1"]).await;
+    agent
+        .wait_value("cdc_sentinel_connect_up", &[], 1.0, 5 * S)
+        .await;
+
+    // What someone who opens http://host:10150/ in a browser gets.
+    let r = reqwest::get(format!("{}/", agent.base)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        r.headers()
+    );
+    let page = r.text().await.unwrap();
+    let links: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(links, ["/metrics", "/healthz", "/readyz"], "{page}");
+    for link in links {
+        assert_eq!(agent.get(link).await, 200, "{link} linked from /");
+    }
+    assert!(
+        reqwest::get(format!("{}/metrics", agent.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("cdc_sentinel_connector_state{connector=\"landing-ora\""),
+        "/metrics answers with the agent's series"
+    );
+
+    // A mistyped path is a 404 that says where to go, not the landing page or metrics.
+    for path in ["/metric", "/metrics/", "/health", "/favicon.ico"] {
+        let r = reqwest::get(format!("{}{path}", agent.base)).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("/metrics"), "{path}: {body}");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/metrics", agent.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405, "read-only endpoints");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1194,6 +1280,229 @@ async fn a_slow_action_is_given_longer_than_a_status_read() {
         Some(0.0)
     );
     assert_eq!(count(&sim, "PUT", "/slow-ora/pause"), 1, "not sent twice");
+}
+
+/// A TCP "database" on a fixed port for the flapping scenario: up (accepting) while it serves,
+/// down (connections refused) otherwise, and able to come up for exactly one probe.
+struct FlapDb {
+    addr: std::net::SocketAddr,
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FlapDb {
+    async fn start() -> FlapDb {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut db = FlapDb {
+            addr: l.local_addr().unwrap(),
+            serving: None,
+        };
+        db.serve(l);
+        db
+    }
+
+    /// Binds the port again (std sets SO_REUSEADDR; retried while the old socket goes).
+    async fn bind(&self) -> std::net::TcpListener {
+        for _ in 0..100 {
+            if let Ok(l) = std::net::TcpListener::bind(self.addr) {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("cannot reopen {}", self.addr)
+    }
+
+    fn serve(&mut self, l: std::net::TcpListener) {
+        l.set_nonblocking(true).unwrap();
+        let l = tokio::net::TcpListener::from_std(l).unwrap();
+        self.serving = Some(tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        }));
+    }
+
+    async fn up(&mut self) {
+        if self.serving.is_none() {
+            let l = self.bind().await;
+            self.serve(l);
+        }
+    }
+
+    async fn down(&mut self) {
+        if let Some(t) = self.serving.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+
+    /// Opens the port, accepts the agent's next probe and closes the port at once: the probes
+    /// are a probe interval apart, so exactly one of them finds it up.
+    async fn up_for_one_probe(&mut self) {
+        assert!(self.serving.is_none(), "down before a one-probe flap");
+        let l = self.bind().await;
+        let accepted = tokio::task::spawn_blocking(move || {
+            l.set_nonblocking(true).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while std::time::Instant::now() < deadline {
+                match l.accept() {
+                    Ok(_) => return true, // listener and stream dropped here: down again
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            }
+            false
+        })
+        .await
+        .unwrap();
+        assert!(accepted, "the agent probed the database within 30s");
+    }
+}
+
+impl Drop for FlapDb {
+    fn drop(&mut self) {
+        if let Some(t) = self.serving.take() {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_database_is_not_resumed_until_it_stays_up() {
+    // The PowerShell loop resumed after one successful port test; a database that answers one
+    // probe and goes away again (a restart loop, a listener up before the instance) must not
+    // be resumed: --up-after 2 means two good probes in a row.
+    let mut db = FlapDb::start().await;
+    let sim = sim().await;
+    for n in ["flap-a", "flap-b"] {
+        sim.add_connector(ConnectorSpec::postgres(n, None).with_retry(RetryMode::Unlimited));
+    }
+    let db_url = format!("tcp://{}", db.addr);
+    let agent = Agent::start(
+        &sim.url(),
+        &[
+            "--db",
+            &db_url,
+            "--probe-interval",
+            "300ms",
+            "--down-after",
+            "3",
+            "--up-after",
+            "2",
+        ],
+    )
+    .await;
+    let target = db.addr.to_string();
+    let tl = format!("target=\"{target}\"");
+    agent
+        .wait_value("cdc_sentinel_probe_success", &[&tl], 1.0, 10 * S)
+        .await;
+
+    db.down().await;
+    for n in ["flap-a", "flap-b"] {
+        agent.wait_phase(n, "waiting", 10 * S).await;
+        assert_eq!(
+            sim.connector_state(n).as_deref(),
+            Some("PAUSED"),
+            "{n} held"
+        );
+    }
+    let resumes = |n: &str| {
+        let c = format!("connector=\"{n}\"");
+        let m = agent.metrics();
+        async move {
+            crate::support::value(
+                &m.await,
+                "cdc_sentinel_actions_total",
+                &[&c, "action=\"resume\"", "result=\"ok\""],
+            )
+        }
+    };
+    let probes = || async {
+        let m = agent.metrics().await;
+        let total = crate::support::value(&m, "cdc_sentinel_probe_duration_seconds_count", &[&tl]);
+        let refused = crate::support::value(
+            &m,
+            "cdc_sentinel_probe_failures_total",
+            &[&tl, "reason=\"refused\""],
+        );
+        (total.unwrap_or(0.0), refused.unwrap_or(0.0))
+    };
+
+    for flap in 1..=4 {
+        let (total0, refused0) = probes().await;
+        db.up_for_one_probe().await;
+        // the agent saw it up once, then down again
+        let seen = eventually(10 * S, || async {
+            let (t, r) = probes().await;
+            t >= total0 + 2.0 && r >= refused0 + 1.0
+        })
+        .await;
+        assert!(
+            seen,
+            "flap {flap}: the agent probed again after the good probe"
+        );
+        let (total1, refused1) = probes().await;
+        assert_eq!(
+            (total1 - total0) - (refused1 - refused0),
+            1.0,
+            "flap {flap}: exactly one good probe while it was up"
+        );
+        for n in ["flap-a", "flap-b"] {
+            assert_eq!(resumes(n).await, Some(0.0), "flap {flap}: {n} not resumed");
+            assert_eq!(
+                sim.connector_state(n).as_deref(),
+                Some("PAUSED"),
+                "flap {flap}: {n}"
+            );
+        }
+    }
+    for n in ["flap-a", "flap-b"] {
+        assert_eq!(count(&sim, "PUT", &format!("/{n}/resume")), 0);
+        agent.wait_phase(n, "waiting", S).await;
+    }
+    // while it waits, one probing line per probe names the target and both connectors
+    let probing = probe_lines(&logs(), &target);
+    assert!(
+        probing
+            .iter()
+            .any(|(_, l)| l
+                .contains("): down: refused (connection refused); waiting: flap-a, flap-b")),
+        "probing lines for {target}: {probing:?}"
+    );
+
+    // Now it stays up: two good probes in a row, and each connector is resumed once.
+    db.up().await;
+    for n in ["flap-a", "flap-b"] {
+        let c = format!("connector=\"{n}\"");
+        agent
+            .wait_value(
+                "cdc_sentinel_actions_total",
+                &[&c, "action=\"resume\"", "result=\"ok\""],
+                1.0,
+                10 * S,
+            )
+            .await;
+        agent.wait_phase(n, "watching", 10 * S).await;
+        assert_eq!(sim.connector_state(n).as_deref(), Some("RUNNING"));
+        assert_eq!(
+            count(&sim, "PUT", &format!("/{n}/pause")),
+            1,
+            "{n}: held once"
+        );
+        assert_eq!(
+            count(&sim, "PUT", &format!("/{n}/resume")),
+            1,
+            "{n}: resumed once"
+        );
+        assert!(
+            logs().contains(&format!(
+                "{n}: database {target} back (2 successful probes in a row)"
+            )),
+            "{n}: back after two good probes in a row"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
