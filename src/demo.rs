@@ -134,8 +134,11 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
     })
     .await;
     show(&sim, &[failing, hidden]);
+    let mut missed: Vec<&str> = Vec::new();
     if held {
         println!("    both held: no retry storm; the FAILED task stays FAILED while paused, as in Kafka Connect");
+    } else {
+        missed.push("night 1: both connectors held");
     }
     tokio::time::sleep(t(5_000)).await;
 
@@ -158,6 +161,8 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
     show(&sim, &[failing, hidden]);
     if back {
         println!("    resumed, FAILED task restarted, verified RUNNING: nobody was woken up");
+    } else {
+        missed.push("night 1: both connectors resumed and verified");
     }
 
     say(&format!(
@@ -170,13 +175,17 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
     })
     .await;
     // both give up after the maximum wait (the hidden one starts waiting a few probes later)
-    let _ = wait_for(max_wait + t(20_000), || {
+    let timed_out = wait_for(max_wait + t(20_000), || {
         in_phase(&agent.metrics, &[failing, hidden], "timed_out")
     })
     .await;
     tokio::time::sleep(t(1_000)).await;
     show(&sim, &[failing, hidden]);
-    println!("    timed out: held, cdc_sentinel_recovery_phase{{phase=\"timed_out\"}} = 1, CDCRecoveryTimedOut pages the on-call");
+    if timed_out {
+        println!("    timed out: held, cdc_sentinel_recovery_phase{{phase=\"timed_out\"}} = 1, CDCRecoveryTimedOut pages the on-call");
+    } else {
+        missed.push("night 2: both recoveries timed out");
+    }
 
     say("Night 2, 03:10: the DBA fixes the database; the on-call resumes the connectors by hand");
     db.up().await?;
@@ -218,6 +227,14 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
     agent.stop(Duration::from_secs(5)).await?;
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+    if !missed.is_empty() {
+        // The demo is also a smoke test of the agent on this machine: say so when it is not
+        // the story the README promises, and exit non-zero.
+        anyhow::bail!(
+            "the demo did not play as expected ({}); the decision log above shows what the agent did instead",
+            missed.join("; ")
+        );
+    }
     println!(
         "\nDone. Run it for real: cdc-sentinel run --connect-url http://connect:8083 (see README)."
     );
