@@ -945,7 +945,8 @@ mod tests {
         for (i, (reason, us)) in probes.iter().enumerate() {
             let r = probed(*reason, *us);
             m.probe_result(t, &r, 1_700_000_000_000 + i as u64 * 1000);
-            hist.with_label_values(&[t]).observe(r.duration.as_secs_f64());
+            hist.with_label_values(&[t])
+                .observe(r.duration.as_secs_f64());
         }
         let mut buf = Vec::new();
         TextEncoder::new()
@@ -984,7 +985,9 @@ mod tests {
         );
 
         m.forget_target(t);
-        assert!(!m.render().contains("db\\\"1"), "forgotten target still exported");
+        assert!(
+            !m.render().contains("db\\\"1"),
+            "forgotten target still exported"
+        );
     }
-
 }
