@@ -42,16 +42,8 @@ fn listener_error_text(code: u32) -> &'static str {
     }
 }
 
-/// The Oracle driver's logon failure when the listener answered REFUSE with `code` (ojdbc 19/21
-/// wording: "Listener refused the connection with the following error:" and the ORA line).
-fn oracle_listener_refusal(code: u32) -> String {
-    let msg = format!(
-        "Listener refused the connection with the following error:\nORA-{code}, {}\n  (CONNECTION_ID=q3ZC5kT0SxyJ2Rr0f8bGNA==)",
-        listener_error_text(code)
-    );
-    format!(
-        "Caused by: java.sql.SQLRecoverableException: {msg}
-\tat oracle.jdbc.driver.T4CConnection.handleLogonNetException(T4CConnection.java:1627)
+/// The frames of a Debezium Oracle task's failed JDBC logon, under the driver's exception.
+const ORACLE_LOGON_FRAMES: &str = "\tat oracle.jdbc.driver.T4CConnection.handleLogonNetException(T4CConnection.java:1627)
 \tat oracle.jdbc.driver.T4CConnection.logon(T4CConnection.java:1152)
 \tat oracle.jdbc.driver.PhysicalConnection.connect(PhysicalConnection.java:1181)
 \tat oracle.jdbc.driver.T4CDriverExtension.getConnection(T4CDriverExtension.java:106)
@@ -63,7 +55,18 @@ fn oracle_listener_refusal(code: u32) -> String {
 \tat io.debezium.jdbc.JdbcConnection.connection(JdbcConnection.java:884)
 \tat io.debezium.connector.oracle.logminer.LogMinerStreamingChangeEventSource.execute(LogMinerStreamingChangeEventSource.java:213)
 \t... 9 more
-Caused by: oracle.net.ns.NetException: {msg}
+";
+
+/// The Oracle driver's logon failure when the listener answered REFUSE with `code` (ojdbc 19/21
+/// wording: "Listener refused the connection with the following error:" and the ORA line).
+fn oracle_listener_refusal(code: u32) -> String {
+    let msg = format!(
+        "Listener refused the connection with the following error:\nORA-{code}, {}\n  (CONNECTION_ID=q3ZC5kT0SxyJ2Rr0f8bGNA==)",
+        listener_error_text(code)
+    );
+    format!(
+        "Caused by: java.sql.SQLRecoverableException: {msg}
+{ORACLE_LOGON_FRAMES}Caused by: oracle.net.ns.NetException: {msg}
 \tat oracle.net.ns.NSProtocolNIO.negotiateConnection(NSProtocolNIO.java:309)
 \tat oracle.net.ns.NSProtocol.connect(NSProtocol.java:347)
 \tat oracle.jdbc.driver.T4CConnection.connect(T4CConnection.java:2364)
@@ -93,19 +96,7 @@ pub(crate) fn producer_failure(class: &str, db: Option<SocketAddr>, reach: Reach
             "io.debezium.connector.oracle.logminer.LogMinerStreamingChangeEventSource",
             format!(
                 "Caused by: java.sql.SQLRecoverableException: IO Error: The Network Adapter could not establish the connection (CONNECTION_ID=q3ZC5kT0SxyJ2Rr0f8bGNA==)
-\tat oracle.jdbc.driver.T4CConnection.handleLogonNetException(T4CConnection.java:1627)
-\tat oracle.jdbc.driver.T4CConnection.logon(T4CConnection.java:1152)
-\tat oracle.jdbc.driver.PhysicalConnection.connect(PhysicalConnection.java:1181)
-\tat oracle.jdbc.driver.T4CDriverExtension.getConnection(T4CDriverExtension.java:106)
-\tat oracle.jdbc.driver.OracleDriver.connect(OracleDriver.java:895)
-\tat oracle.jdbc.driver.OracleDriver.connect(OracleDriver.java:702)
-\tat io.debezium.jdbc.JdbcConnection.lambda$patternBasedFactory$0(JdbcConnection.java:251)
-\tat io.debezium.jdbc.JdbcConnection$ConnectionFactoryDecorator.connect(JdbcConnection.java:130)
-\tat io.debezium.jdbc.JdbcConnection.connection(JdbcConnection.java:889)
-\tat io.debezium.jdbc.JdbcConnection.connection(JdbcConnection.java:884)
-\tat io.debezium.connector.oracle.logminer.LogMinerStreamingChangeEventSource.execute(LogMinerStreamingChangeEventSource.java:213)
-\t... 9 more
-Caused by: oracle.net.ns.NetException: The Network Adapter could not establish the connection (CONNECTION_ID=q3ZC5kT0SxyJ2Rr0f8bGNA==)
+{ORACLE_LOGON_FRAMES}Caused by: oracle.net.ns.NetException: The Network Adapter could not establish the connection (CONNECTION_ID=q3ZC5kT0SxyJ2Rr0f8bGNA==)
 \tat oracle.net.nt.ConnStrategy.execute(ConnStrategy.java:902)
 \tat oracle.net.resolver.AddrResolution.resolveAndExecute(AddrResolution.java:702)
 \tat oracle.net.ns.NSProtocol.establishConnection(NSProtocol.java:960)
