@@ -7,6 +7,7 @@
 # Offline builds: if the build context has a vendor/ directory (`cargo vendor vendor/`), crates
 # are taken from it and the build needs no network (`--network none`); otherwise cargo fetches
 # them from crates.io. tests/container/run.sh builds it that way and checks the result.
+# The image's agent is built without the `demo` feature: it holds no simulator code.
 
 FROM docker.io/library/rust:1.95-bookworm AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -31,7 +32,7 @@ RUN if [ -d vendor ]; then \
       && printf '[source.crates-io]\nreplace-with = "vendored"\n\n[source.vendored]\ndirectory = "vendor"\n' \
          > .cargo/config.toml; \
     fi \
-    && cargo build --release --locked --target "$TARGET" --bin cdc-sentinel \
+    && cargo build --release --locked --target "$TARGET" --bin cdc-sentinel --no-default-features \
     && install -D -m 0755 "target/$TARGET/release/cdc-sentinel" /out/cdc-sentinel \
     && install -d -m 0700 -o 65532 -g 65532 /out/var/lib/cdc-sentinel
 

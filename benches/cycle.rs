@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cdc_sentinel::clock::Clock;
 use cdc_sentinel::config::{Cli, Command};
-use cdc_sentinel::connect::types::ExpandedMap;
-use cdc_sentinel::connect::Client;
-use cdc_sentinel::metrics::Metrics;
-use cdc_sentinel::recovery::supervisor::Agent;
-use cdc_sentinel::store::MemStore;
+use cdc_sentinel::runtime::clock::Clock;
+use cdc_sentinel::runtime::connect::types::ExpandedMap;
+use cdc_sentinel::runtime::connect::Client;
+use cdc_sentinel::runtime::store::MemStore;
+use cdc_sentinel::runtime::supervisor::Agent;
+use cdc_sentinel::telemetry::metrics::Metrics;
 use clap::Parser;
 
 const CONNECTORS: usize = 1000;

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdc_sentinel::sim::{ConnectorSpec, SimConnect, SimOptions};
+use cdc_sentinel_sim::{ConnectorSpec, SimConnect, SimOptions};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-sentinel"));
@@ -354,7 +354,7 @@ async fn json_logs_are_one_object_per_line_with_the_decision_fields() {
     let sim = SimConnect::start(SimOptions::default()).await.unwrap();
     sim.add_connector(
         ConnectorSpec::oracle("json-ora", Some(db.addr))
-            .with_retry(cdc_sentinel::sim::RetryMode::FailFast),
+            .with_retry(cdc_sentinel_sim::RetryMode::FailFast),
     );
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("agent.log");

@@ -8,7 +8,7 @@ mod probe_cli;
 mod probe_oracle;
 mod probe_oracledb;
 mod probe_standin;
-mod probe_tns_listener;
+
 mod scenarios;
 mod sim;
 mod support;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cdc_sentinel::sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
+use cdc_sentinel_sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
 
 use crate::support::{Agent, Db};
 

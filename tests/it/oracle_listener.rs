@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
+use cdc_sentinel::probe::target::parse_url;
 use cdc_sentinel::probe::{probe, Reason};
-use cdc_sentinel::sim::standin::StandinDb;
-use cdc_sentinel::sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
-use cdc_sentinel::target::parse_url;
+use cdc_sentinel_sim::standin::StandinDb;
+use cdc_sentinel_sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
 
 use crate::support::{eventually, logs, Agent};
 

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use crate::probe_tns_listener::{Reply, TnsListener};
+use cdc_sentinel_sim::tns::{Reply, TnsListener};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cdc-sentinel"))

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use cdc_sentinel::probe::target::{parse_url, Target};
 use cdc_sentinel::probe::{probe, ProbeResult, Reason};
-use cdc_sentinel::target::{parse_url, Target};
 
-use crate::probe_tns_listener::{self as tns, Reply, TnsListener};
+use cdc_sentinel_sim::tns::{self as tns, Reply, TnsListener};
 
 const T: Duration = Duration::from_secs(3);
 

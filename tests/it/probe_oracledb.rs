@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use crate::probe_oracle::vector;
-use crate::probe_tns_listener::{Reply, TnsListener};
+use cdc_sentinel_sim::tns::{Reply, TnsListener};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs python-oracledb: tests/tns/run.sh"]

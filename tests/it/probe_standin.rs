@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use cdc_sentinel::sim::standin::answer_as_database;
+use cdc_sentinel_sim::standin::answer_as_database;
 
 #[tokio::test]
 async fn every_protocol_probe_sees_the_stand_in_up() {
+    use cdc_sentinel::probe::target::parse_url;
     use cdc_sentinel::probe::{probe, Reason};
-    use cdc_sentinel::target::parse_url;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let server = tokio::spawn(async move {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cdc_sentinel::sim::{ConnectorSpec, Fault, RetryMode, Route, SimConnect, SimOptions};
+use cdc_sentinel_sim::{ConnectorSpec, Fault, RetryMode, Route, SimConnect, SimOptions};
 
 use crate::support::{eventually, human, logs, Agent, Db};
 
@@ -753,9 +753,9 @@ async fn a_corrupt_state_file_stops_the_agent_with_the_reason() {
     let Some(cdc_sentinel::config::Command::Run(args)) = cli.command else {
         unreachable!()
     };
-    let err = cdc_sentinel::app::start(
+    let err = cdc_sentinel::runtime::app::start(
         args.validate().unwrap(),
-        cdc_sentinel::clock::Clock::system(),
+        cdc_sentinel::runtime::clock::Clock::system(),
     )
     .await
     .err()

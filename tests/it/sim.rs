@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cdc_sentinel::sim::{ConnectorSpec, DbCheck, Fault, RetryMode, Route, SimConnect, SimOptions};
+use cdc_sentinel_sim::{ConnectorSpec, DbCheck, Fault, RetryMode, Route, SimConnect, SimOptions};
 use serde_json::Value;
 use tokio::net::TcpListener;
 

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use cdc_sentinel::app::{self, Running};
-use cdc_sentinel::clock::Clock;
 use cdc_sentinel::config::{Cli, Command};
-use cdc_sentinel::sim::standin::StandinDb;
+use cdc_sentinel::runtime::app::{self, Running};
+use cdc_sentinel::runtime::clock::Clock;
+use cdc_sentinel_sim::standin::StandinDb;
 use clap::Parser;
 
 /// A database stand-in that answers every protocol probe like an open database and that a

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use cdc_sentinel::connect::{Client, ConnectError, ConnectSettings};
-use cdc_sentinel::metrics::Metrics;
+use cdc_sentinel::config::ConnectSettings;
+use cdc_sentinel::runtime::connect::{Client, ConnectError};
+use cdc_sentinel::telemetry::metrics::Metrics;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

@@ -9,7 +9,8 @@
 #
 # Needs prometheus and prometheus-alertmanager (Debian packages; installed here with apt-get if
 # missing and we are root) and python3 (stdlib). Builds target/debug/cdc-sentinel when it is
-# missing or older than src/ (set CDC_SENTINEL_BIN to use another binary).
+# missing or older than src/ (set CDC_SENTINEL_BIN to use another binary), and the simulator
+# target/debug/cdc-sentinel-sim (CDC_SENTINEL_SIM_BIN).
 # Exit 0 when every check passed, 1 on a failed check, 2 when a tool is missing. Last line:
 # "N passed, N failed".
 set -euo pipefail
@@ -37,17 +38,20 @@ if ! command -v prometheus >/dev/null 2>&1 || ! have_am || ! command -v python3 
   exit 2
 fi
 
-if [[ -z "${CDC_SENTINEL_BIN:-}" ]]; then
+# The agent and the simulated Kafka Connect (the sim crate's own binary, not part of the agent).
+if [[ -z "${CDC_SENTINEL_BIN:-}" || -z "${CDC_SENTINEL_SIM_BIN:-}" ]]; then
   bin="$REPO/target/debug/cdc-sentinel"
-  if [[ ! -x "$bin" ]] || [[ -n "$(find src Cargo.toml Cargo.lock -newer "$bin" -print -quit)" ]]; then
-    echo "prometheus e2e: cargo build (the binary is missing or older than src/)"
-    if ! cargo build --quiet --bin cdc-sentinel; then
-      echo "prometheus e2e: cargo build of cdc-sentinel failed" >&2
+  sim="$REPO/target/debug/cdc-sentinel-sim"
+  if [[ ! -x "$bin" || ! -x "$sim" ]] || [[ -n "$(find src probe sim Cargo.toml Cargo.lock -newer "$bin" -print -quit)" ]]; then
+    echo "prometheus e2e: cargo build (the binaries are missing or older than the sources)"
+    if ! cargo build --quiet --bin cdc-sentinel --bin cdc-sentinel-sim; then
+      echo "prometheus e2e: cargo build of cdc-sentinel and cdc-sentinel-sim failed" >&2
       echo "0 passed, 1 failed"
       exit 1
     fi
   fi
-  export CDC_SENTINEL_BIN="$bin"
+  export CDC_SENTINEL_BIN="${CDC_SENTINEL_BIN:-$bin}"
+  export CDC_SENTINEL_SIM_BIN="${CDC_SENTINEL_SIM_BIN:-$sim}"
 fi
 
 # exec: the Python script is then the process CI signals; it stops everything it started (by

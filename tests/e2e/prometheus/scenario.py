@@ -382,10 +382,11 @@ def humanized_seconds(text):
 
 def main():
     binary = os.environ.get("CDC_SENTINEL_BIN") or os.path.join(REPO, "target", "debug", "cdc-sentinel")
+    sim_binary = os.environ.get("CDC_SENTINEL_SIM_BIN") or os.path.join(REPO, "target", "debug", "cdc-sentinel-sim")
     prometheus = shutil.which("prometheus")
     alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    if not (os.access(binary, os.X_OK) and prometheus and alertmanager):
-        print(f"prometheus e2e: need {binary}, prometheus and prometheus-alertmanager "
+    if not (os.access(binary, os.X_OK) and os.access(sim_binary, os.X_OK) and prometheus and alertmanager):
+        print(f"prometheus e2e: need {binary}, {sim_binary}, prometheus and prometheus-alertmanager "
               "(run tests/e2e/prometheus/run.sh)", file=sys.stderr)
         print("0 passed, 1 failed")
         return 2
@@ -504,7 +505,7 @@ scrape_configs:
     procs.start("prometheus", [prometheus, f"--config.file={prom_cfg}",
                                f"--storage.tsdb.path={os.path.join(tmp, 'prom')}",
                                f"--web.listen-address=127.0.0.1:{prom_port}"])
-    procs.start("simulate", [binary, "simulate", "--listen", f"127.0.0.1:{sim_port}",
+    procs.start("simulate", [sim_binary, "--listen", f"127.0.0.1:{sim_port}",
                              "--connector", f"{ORA}=oracle@{target}:failfast",
                              "--connector", f"{HIDDEN}=oracle@{target}"])
     R.require("simulated Kafka Connect answers GET /connectors",

@@ -1,0 +1,61 @@
+//! Every exit code the binary uses, in one place.
+
+use std::process::ExitCode;
+
+use crate::config::{ConfigError, ErrorKind};
+
+/// Why the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done, or stopped by a signal after writing the state.
+    Ok,
+    /// A generic failure (`healthcheck`: not ready; `demo`: a scene did not play; a forced
+    /// shutdown that abandoned an action in flight).
+    Failure,
+    /// `probe`: the database is down.
+    ProbeDown,
+    /// `probe`: bad input (its own convention, like `pg_isready`).
+    ProbeBadInput,
+    /// EX_USAGE: a bad flag or environment variable.
+    Usage,
+    /// EX_SOFTWARE: an internal error.
+    Software,
+    /// EX_OSERR: the runtime could not start.
+    OsError,
+    /// EX_CONFIG: a bad config, password, certificate or state file, an unwritable state
+    /// directory, a worker that cannot do `--hold-with stop`.
+    Config,
+    /// EX_UNAVAILABLE: the listen address is busy or not ours to bind.
+    Unavailable,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::ProbeDown => 1,
+            Exit::ProbeBadInput => 2,
+            Exit::Usage => 64,
+            Exit::Software => 70,
+            Exit::OsError => 71,
+            Exit::Unavailable => 69,
+            Exit::Config => 78,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}
+
+impl From<&ConfigError> for Exit {
+    fn from(e: &ConfigError) -> Exit {
+        match e.kind {
+            ErrorKind::Usage => Exit::Usage,
+            ErrorKind::Config => Exit::Config,
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The command line: every subcommand's flags, each with its `CDC_SENTINEL_*` variable.
+//! Durations are human (`250ms`, `60s`, `30m`); see `validate` for what makes them a `Config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::core::{AfterTimeout, HoldWith};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cdc-sentinel",
+    version,
+    about = "Holds Kafka Connect / Debezium connectors while their database is down and resumes them when it is back",
+    args_conflicts_with_subcommands = true,
+    args_override_self = true,
+    subcommand_precedence_over_arg = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Running the bare binary is `cdc-sentinel run`.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the agent (the default).
+    Run(RunArgs),
+    /// Print the effective configuration (secrets redacted) and exit; exit 64/78 if it is bad.
+    CheckConfig(RunArgs),
+    /// Play a nightly backup against an embedded simulated Kafka Connect and database.
+    Demo(DemoArgs),
+    /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
+    Healthcheck(HealthArgs),
+    /// Print the next occurrences of every maintenance window, in its time zone and in UTC.
+    Windows(WindowsArgs),
+    /// Probe a database once (or --count times) like the agent does: exit 0 up, 1 down, 2 bad input.
+    Probe(ProbeArgs),
+    /// Print the table of every metric the agent exports (docs/metrics.md, README, monitoring/metrics.json are generated from it).
+    #[command(hide = true)]
+    MetricsDoc(MetricsDocArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WindowsArgs {
+    /// TOML file with [[maintenance]] tables (the agent's --config).
+    #[arg(long, env = "CDC_SENTINEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// A window for every connector, as for `run` (repeatable).
+    #[arg(
+        long = "maintenance",
+        env = "CDC_SENTINEL_MAINTENANCE",
+        value_delimiter = ';'
+    )]
+    pub maintenance: Vec<String>,
+    /// Occurrences to show per window.
+    #[arg(long, env = "CDC_SENTINEL_WINDOWS_COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+    /// List from this time instead of now (RFC 3339, e.g. 2026-03-07T12:00:00-05:00), to check a DST night ahead.
+    #[arg(long, env = "CDC_SENTINEL_WINDOWS_FROM")]
+    pub from: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Where the demo agent serves /metrics.
+    #[arg(
+        long = "web.listen-address",
+        env = "CDC_SENTINEL_WEB_LISTEN_ADDRESS",
+        default_value = "127.0.0.1:10150"
+    )]
+    pub listen: String,
+    /// Run the scenes faster (2; 10 plays both nights in a few seconds) or slower (0.5).
+    #[arg(long, env = "CDC_SENTINEL_DEMO_SPEED", default_value_t = 1.0)]
+    pub speed: f64,
+    /// Log format.
+    #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct HealthArgs {
+    /// The agent's readiness URL. Default: /readyz on the port of CDC_SENTINEL_WEB_LISTEN_ADDRESS
+    /// (so a container that changes the port needs nothing else), else 10150.
+    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_URL")]
+    pub url: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}: expected a duration like 250ms, 60s, 30m or 1h30m"))?;
+    Ok(d)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Kafka Connect REST URL.
+    #[arg(
+        long,
+        env = "CDC_SENTINEL_CONNECT_URL",
+        default_value = "http://localhost:8083"
+    )]
+    pub connect_url: String,
+    /// Basic-auth user for Kafka Connect (password from CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_USER")]
+    pub connect_user: Option<String>,
+    /// File holding the basic-auth password (first line).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_PASSWORD_FILE")]
+    pub connect_password_file: Option<PathBuf>,
+    /// PEM file with CA certificates to trust for an https:// Kafka Connect.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_CA")]
+    pub connect_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --connect-client-key).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_CLIENT_CERT")]
+    pub connect_client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_CLIENT_KEY")]
+    pub connect_client_key: Option<PathBuf>,
+    /// Timeout of each Kafka Connect request.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// Timeout of a pause/resume/stop/restart call (stop and restart wait for the leader and the config topic).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub connect_action_timeout: Duration,
+
+    /// Act only on this connector (repeatable; comma-separated in the environment).
+    #[arg(
+        long = "connector",
+        env = "CDC_SENTINEL_CONNECTOR",
+        value_delimiter = ','
+    )]
+    pub connectors: Vec<String>,
+    /// Act only on connectors whose whole name matches this regex.
+    #[arg(long, env = "CDC_SENTINEL_INCLUDE")]
+    pub include: Option<String>,
+    /// Never act on connectors whose whole name matches this regex.
+    #[arg(long, env = "CDC_SENTINEL_EXCLUDE")]
+    pub exclude: Option<String>,
+
+    /// Database to probe for every selected connector (tcp://HOST:PORT, oracle://HOST:PORT/SERVICE, postgres://, mysql://). Default: from each connector's config.
+    #[arg(long, env = "CDC_SENTINEL_DB")]
+    pub db: Option<String>,
+    /// TOML file with per-connector settings (targets, max wait, ...).
+    #[arg(long, env = "CDC_SENTINEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Maintenance window for every selected connector, e.g. "Mon-Sun 01:50-02:30 Asia/Seoul": held at its start, resumed after its end once the database is back (repeatable; ';'-separated in the environment).
+    #[arg(
+        long = "maintenance",
+        env = "CDC_SENTINEL_MAINTENANCE",
+        value_delimiter = ';'
+    )]
+    pub maintenance: Vec<String>,
+
+    /// How often to read every connector's status.
+    #[arg(long, env = "CDC_SENTINEL_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// How often to probe each database.
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub probe_interval: Duration,
+    /// Timeout of one probe.
+    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub probe_timeout: Duration,
+    /// Failed probes in a row that mean "down" while a connector still reads RUNNING.
+    #[arg(long, env = "CDC_SENTINEL_DOWN_AFTER", default_value_t = 3)]
+    pub down_after: u32,
+    /// Successful probes in a row that mean "back".
+    #[arg(long, env = "CDC_SENTINEL_UP_AFTER", default_value_t = 2)]
+    pub up_after: u32,
+    /// After a resume, how long the connector and every task have to reach RUNNING.
+    #[arg(long, env = "CDC_SENTINEL_VERIFY_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub verify_timeout: Duration,
+    /// How long they must then stay RUNNING for the recovery to count.
+    #[arg(long, env = "CDC_SENTINEL_VERIFY_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    pub verify_window: Duration,
+    /// Give up waiting after this long: the connector stays held and an alert fires.
+    #[arg(long, env = "CDC_SENTINEL_MAX_WAIT", default_value = "30m", value_parser = parse_duration)]
+    pub max_wait: Duration,
+    /// After the maximum wait: keep holding (the runbook's way) or resume once the database is back.
+    #[arg(long, env = "CDC_SENTINEL_AFTER_TIMEOUT", value_enum, default_value_t = AfterTimeout::Hold)]
+    pub after_timeout: AfterTimeout,
+    /// How to hold a connector: pause (any Kafka) or stop (Kafka >= 3.5: releases the database sessions).
+    #[arg(long, env = "CDC_SENTINEL_HOLD_WITH", value_enum, default_value_t = HoldWith::Pause)]
+    pub hold_with: HoldWith,
+    /// Where the agent records which connectors it holds.
+    #[arg(
+        long,
+        env = "CDC_SENTINEL_STATE_FILE",
+        default_value = "cdc-sentinel-state.json"
+    )]
+    pub state_file: PathBuf,
+    /// Address for /metrics, /healthz, /readyz (":PORT" means every interface).
+    #[arg(
+        long = "web.listen-address",
+        env = "CDC_SENTINEL_WEB_LISTEN_ADDRESS",
+        default_value = ":10150"
+    )]
+    pub listen: String,
+    /// Log format.
+    #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log and count what would be done, send nothing, write no state.
+    #[arg(long, env = "CDC_SENTINEL_DRY_RUN")]
+    pub dry_run: bool,
+}
+
+/// `cdc-sentinel probe URL` (its exit codes: 0 up, 1 down, 2 bad input).
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// What to probe: oracle://HOST:PORT/SERVICE, oracle://HOST:PORT?sid=SID, postgres://HOST:PORT, mysql://HOST:PORT or tcp://HOST:PORT.
+    pub url: String,
+    /// Probe this many times (exit code from the last one).
+    #[arg(long, env = "CDC_SENTINEL_PROBE_COUNT", default_value_t = 1)]
+    pub count: u32,
+    /// Pause between probes with --count (its variable is also `run --probe-interval`'s, as the timeout's is).
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Timeout of one probe (connect and protocol exchange).
+    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `cdc-sentinel metrics-doc`: the metric table as Markdown (docs/metrics.md) or JSON
+/// (monitoring/metrics.json).
+#[derive(Args, Debug, Clone)]
+pub struct MetricsDocArgs {
+    /// `markdown` (docs/metrics.md), `readme` (the README's table) or `json` (monitoring/metrics.json).
+    #[arg(long, default_value = "markdown")]
+    pub format: String,
+}
+
+impl ValueEnum for HoldWith {
+    fn value_variants<'a>() -> &'a [Self] {
+        HoldWith::ALL
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
+}
+
+impl ValueEnum for AfterTimeout {
+    fn value_variants<'a>() -> &'a [Self] {
+        AfterTimeout::ALL
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.as_str()))
+    }
+}

@@ -1,0 +1,317 @@
+//! Flags, environment and the file, checked and turned into a [`Config`]. Pure apart from
+//! reading the files it is pointed at; every error names the flag, key or file and the fix.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::error::{file_err, usage, ConfigError};
+use super::file::FileConfig;
+use super::flags::{parse_duration, HealthArgs, RunArgs, WindowsArgs};
+use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
+use crate::core::windows::{self, MaintenanceEntry, Window};
+use crate::core::Settings;
+use cdc_sentinel_probe::target;
+
+impl HealthArgs {
+    /// The URL to ask: `--url`, or the local readiness endpoint of the listen address.
+    pub fn resolved_url(&self) -> String {
+        if let Some(u) = &self.url {
+            return u.clone();
+        }
+        let listen = std::env::var("CDC_SENTINEL_WEB_LISTEN_ADDRESS").unwrap_or_default();
+        readiness_url(&listen)
+    }
+}
+
+/// `http://HOST:PORT/readyz` for a listen address; a wildcard host is asked on loopback.
+pub fn readiness_url(listen: &str) -> String {
+    match parse_listen(listen.trim()) {
+        Ok(a) if a.ip().is_unspecified() => format!("http://127.0.0.1:{}/readyz", a.port()),
+        Ok(a) => format!("http://{a}/readyz"),
+        Err(_) => format!("http://127.0.0.1:{DEFAULT_PORT}/readyz"),
+    }
+}
+/// Parses a listen address: `HOST:PORT`, `:PORT` (every interface) or `[V6]:PORT`.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse::<SocketAddr>()
+        .map_err(|_| format!("--web.listen-address {s:?} is not HOST:PORT (e.g. :{DEFAULT_PORT} or 127.0.0.1:{DEFAULT_PORT})"))
+}
+
+impl WindowsArgs {
+    /// The windows (`--maintenance`, then the file's) and the time to list from, if given.
+    pub fn load(&self) -> Result<(Vec<Window>, Option<u64>), ConfigError> {
+        let from = self
+            .from
+            .as_deref()
+            .map(|f| {
+                chrono::DateTime::parse_from_rfc3339(f.trim())
+                    .map(|t| t.timestamp_millis().max(0) as u64)
+                    .map_err(|e| {
+                        usage(format!(
+                            "--from {f:?}: {e}: expected a time like 2026-03-07T12:00:00-05:00"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let mut list = flag_windows(&self.maintenance)?;
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                file_err(format!("--config {}: cannot read it ({e})", path.display()))
+            })?;
+            let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                file_err(format!(
+                    "--config {}: {}",
+                    path.display(),
+                    e.to_string().trim()
+                ))
+            })?;
+            list.extend(file_windows(path, &fc.maintenance)?);
+        }
+        Ok((list, from))
+    }
+}
+
+/// `--maintenance` values: windows for every selected connector.
+fn flag_windows(values: &[String]) -> Result<Vec<Window>, ConfigError> {
+    values
+        .iter()
+        .map(|v| {
+            windows::parse_when(v)
+                .map(|schedule| Window {
+                    schedule,
+                    connectors: vec![],
+                    targets: vec![],
+                    source: "--maintenance".into(),
+                })
+                .map_err(|e| usage(format!("--maintenance {v:?}: {e}")))
+        })
+        .collect()
+}
+
+/// The `[[maintenance]]` tables of the config file.
+fn file_windows(path: &Path, entries: &[MaintenanceEntry]) -> Result<Vec<Window>, ConfigError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let source = format!("--config {} [[maintenance]] #{}", path.display(), i + 1);
+            e.to_window(source.clone())
+                .map_err(|m| file_err(format!("{source}: {m}")))
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+impl RunArgs {
+    /// Checks everything and builds the [`Config`].
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let url = self.connect_url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            return Err(usage(format!(
+                "--connect-url {:?} must be an http:// or https:// URL, e.g. http://localhost:8083",
+                crate::core::classify::redact(url)
+            )));
+        }
+        if url
+            .split("://")
+            .nth(1)
+            .is_some_and(|r| r.split('/').next().unwrap_or("").contains('@'))
+        {
+            return Err(usage("--connect-url must not carry credentials: use --connect-user and CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file"));
+        }
+        let mut password = std::env::var("CDC_SENTINEL_CONNECT_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        if let Some(f) = &self.connect_password_file {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                file_err(format!(
+                    "--connect-password-file {}: cannot read it ({e})",
+                    f.display()
+                ))
+            })?;
+            password = Some(text.lines().next().unwrap_or("").to_string());
+        }
+        if password.is_some() && self.connect_user.is_none() {
+            return Err(usage(
+                "a Kafka Connect password is set but --connect-user is not: give both",
+            ));
+        }
+        let read_pem = |flag: &str, p: &Option<PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
+            match p {
+                None => Ok(None),
+                Some(p) => std::fs::read(p)
+                    .map(Some)
+                    .map_err(|e| file_err(format!("{flag} {}: cannot read it ({e})", p.display()))),
+            }
+        };
+        let ca_pem = read_pem("--connect-ca", &self.connect_ca)?;
+        let identity_pem = match (read_pem("--connect-client-cert", &self.connect_client_cert)?, read_pem("--connect-client-key", &self.connect_client_key)?) {
+            (Some(mut c), Some(k)) => {
+                c.push(b'\n');
+                c.extend_from_slice(&k);
+                Some(c)
+            }
+            (None, None) => None,
+            _ => return Err(usage("--connect-client-cert and --connect-client-key go together: give both for mutual TLS")),
+        };
+        if (ca_pem.is_some() || identity_pem.is_some()) && !url.starts_with("https://") {
+            return Err(usage(
+                "--connect-ca/--connect-client-cert need an https:// --connect-url",
+            ));
+        }
+
+        let anchored = |flag: &str, re: &Option<String>| -> Result<Option<Regex>, ConfigError> {
+            re.as_ref()
+                .map(|r| {
+                    Regex::new(&format!("^(?:{r})$")).map_err(|e| {
+                        usage(format!(
+                            "{flag} {r:?} is not a valid regular expression: {e}"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let include = anchored("--include", &self.include)?;
+        let exclude = anchored("--exclude", &self.exclude)?;
+        if self.connectors.iter().any(|c| c.trim().is_empty()) {
+            return Err(usage("--connector needs a connector name"));
+        }
+
+        let db = self
+            .db
+            .as_deref()
+            .map(target::parse_url)
+            .transpose()
+            .map_err(|e| usage(format!("--db: {e}")))?;
+
+        for (flag, d) in [
+            ("--poll-interval", self.poll_interval),
+            ("--probe-interval", self.probe_interval),
+            ("--probe-timeout", self.probe_timeout),
+            ("--connect-timeout", self.connect_timeout),
+            ("--connect-action-timeout", self.connect_action_timeout),
+            ("--max-wait", self.max_wait),
+        ] {
+            if d.is_zero() {
+                return Err(usage(format!("{flag} must be greater than zero")));
+            }
+        }
+        if self.down_after == 0 || self.up_after == 0 {
+            return Err(usage("--down-after and --up-after must be at least 1"));
+        }
+        if self.up_after as usize > crate::core::ProbeObs::KEEP {
+            return Err(usage(format!(
+                "--up-after {} is more than {} probes: lower it",
+                self.up_after,
+                crate::core::ProbeObs::KEEP
+            )));
+        }
+        if self.probe_timeout > self.probe_interval.max(Duration::from_millis(1)) * 2 {
+            return Err(usage(format!(
+                "--probe-timeout ({}) is longer than twice --probe-interval ({}): lower the timeout",
+                humantime::format_duration(self.probe_timeout),
+                humantime::format_duration(self.probe_interval)
+            )));
+        }
+        let listen = parse_listen(&self.listen).map_err(usage)?;
+        let mut maintenance = flag_windows(&self.maintenance)?;
+
+        let mut overrides = BTreeMap::new();
+        let mut ignored = Vec::new();
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                file_err(format!("--config {}: cannot read it ({e})", path.display()))
+            })?;
+            let fc: FileConfig = toml::from_str(&text).map_err(|e| {
+                file_err(format!(
+                    "--config {}: {}",
+                    path.display(),
+                    e.to_string().trim()
+                ))
+            })?;
+            for (name, entry) in fc.connectors {
+                let key =
+                    |k: &str| format!("--config {}: [connectors.\"{name}\"] {k}", path.display());
+                if entry.ignore {
+                    ignored.push(name.clone());
+                }
+                let o = Override {
+                    db: entry
+                        .db
+                        .as_deref()
+                        .map(target::parse_url)
+                        .transpose()
+                        .map_err(|e| file_err(format!("{}: {e}", key("db"))))?,
+                    max_wait: entry
+                        .max_wait
+                        .as_deref()
+                        .map(parse_duration)
+                        .transpose()
+                        .map_err(|e| file_err(format!("{}: {e}", key("max_wait"))))?,
+                    after_timeout: entry.after_timeout,
+                    hold_with: entry.hold_with,
+                };
+                overrides.insert(name, o);
+            }
+            maintenance.extend(file_windows(path, &fc.maintenance)?);
+        }
+
+        let settings = Settings {
+            hold_with: self.hold_with,
+            after_timeout: self.after_timeout,
+            max_wait: ms(self.max_wait),
+            down_after: self.down_after,
+            up_after: self.up_after,
+            verify_timeout: ms(self.verify_timeout),
+            verify_window: ms(self.verify_window),
+            confirm_timeout: ms(self.poll_interval * 6).max(30_000),
+            reattempt_base: ms(self.probe_interval).max(1_000),
+            reattempt_cap: 600_000,
+            deleted_after: 3,
+            dry_run: self.dry_run,
+        };
+        Ok(Config {
+            connect: ConnectSettings {
+                url: url.trim_end_matches('/').to_string(),
+                user: self.connect_user.clone(),
+                password,
+                timeout: self.connect_timeout,
+                action_timeout: self.connect_action_timeout,
+                ca_pem,
+                identity_pem,
+            },
+            selector: Selector {
+                names: self.connectors.clone(),
+                include,
+                exclude,
+                ignored,
+            },
+            db,
+            overrides,
+            poll_interval: self.poll_interval,
+            probe: ProbeConfig {
+                interval: self.probe_interval,
+                timeout: self.probe_timeout,
+            },
+            settings,
+            state_file: self.state_file.clone(),
+            listen,
+            log_format: self.log_format,
+            dry_run: self.dry_run,
+            config_file: self.config.clone(),
+            maintenance,
+        })
+    }
+}

@@ -1,0 +1,211 @@
+//! What one decision takes in ([`Input`]) and gives out ([`Decision`]: the new record, the
+//! actions to send, the events to report, when to wake up), and the closed sets it speaks in.
+
+use cdc_sentinel_probe::Reason;
+
+use super::classify::Attention;
+use super::labels::labels;
+use super::observe::{ConnState, ConnectorObs, ProbeObs};
+use super::record::{HoldReason, Record};
+use super::settings::Settings;
+use super::Millis;
+
+/// A connector action the supervisor sends to Kafka Connect (the `action` label of
+/// `cdc_sentinel_actions_total`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Action {
+    Pause,
+    Stop,
+    Resume,
+    /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=true`
+    #[strum(serialize = "restart")]
+    RestartFailed,
+}
+
+/// The outcome of one action, as the supervisor saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionResult {
+    /// Accepted (202/204).
+    Ok,
+    /// `--dry-run`: logged, not sent.
+    DryRun,
+    /// 404: the connector no longer exists.
+    NotFound,
+    /// Anything else (409, 5xx, timeouts, 401, ...): retried with capped exponential backoff.
+    Failed(String),
+}
+
+/// How an action ended, as counted (the `result` label of `cdc_sentinel_actions_total`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum ActionStatus {
+    Ok,
+    Error,
+    DryRun,
+}
+
+impl ActionResult {
+    pub fn status(&self) -> ActionStatus {
+        match self {
+            ActionResult::Ok => ActionStatus::Ok,
+            ActionResult::DryRun => ActionStatus::DryRun,
+            ActionResult::NotFound | ActionResult::Failed(_) => ActionStatus::Error,
+        }
+    }
+}
+
+/// Why a recovery ended (the `outcome` label of `cdc_sentinel_recovery_duration_seconds`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    Recovered,
+    TimedOutRecovered,
+    HandedBack,
+    Deleted,
+    NeedsAttention,
+    DryRun,
+}
+
+/// Something worth one log line (and the matching metric); see `events.rs`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    FailureDetected {
+        state: ConnState,
+        failed: Vec<String>,
+        summary: String,
+    },
+    ProbeDown {
+        failures: u32,
+        reason: Option<Reason>,
+        detail: String,
+    },
+    AttentionNeeded {
+        reason: Attention,
+        failed: Vec<String>,
+        summary: String,
+    },
+    AttentionCleared,
+    HoldStarted {
+        reason: HoldReason,
+    },
+    HoldConfirmed {
+        state: ConnState,
+    },
+    HoldResent {
+        after: Millis,
+    },
+    DatabaseBack {
+        successes: u32,
+        elapsed: Millis,
+    },
+    ResumeStarted {
+        attempt: u32,
+        restart_failed: bool,
+    },
+    VerifyStarted,
+    Recovered {
+        outcome: Outcome,
+        elapsed: Millis,
+        attempts: u32,
+    },
+    /// A task failed right after the resume while the database answers: restarted once more.
+    LateFailureRestarted {
+        failed: Vec<String>,
+    },
+    VerifyFailed {
+        attempt: u32,
+        why: String,
+        retry_in: Millis,
+    },
+    TimedOut {
+        elapsed: Millis,
+        last_reason: Option<Reason>,
+        last_detail: String,
+    },
+    HandedBack {
+        state: ConnState,
+        elapsed: Millis,
+    },
+    Deleted {
+        elapsed: Millis,
+    },
+    ActionFailed {
+        action: Action,
+        error: String,
+        retry_in: Millis,
+    },
+    ActionOk {
+        action: Action,
+        dry_run: bool,
+    },
+}
+
+/// The inputs of one decision.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    pub now: Millis,
+    /// `None`: missing from this poll's snapshot.
+    pub conn: Option<&'a ConnectorObs>,
+    /// The target label, if one is known for this connector.
+    pub target: Option<&'a str>,
+    pub probe: Option<&'a ProbeObs>,
+    pub settings: &'a Settings,
+    /// A human took this connector back from the agent at this time; no new hold until its
+    /// database has been seen up again.
+    pub handed_back_at: Option<Millis>,
+    /// `Some` while a maintenance window applies to this connector.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// A planned maintenance window under way for a connector (see `windows.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// When it ends: nothing is resumed before, and the maximum wait counts from here.
+    pub ends_at: Millis,
+}
+
+/// The result of one decision.
+#[derive(Debug, Clone, Default)]
+pub struct Decision {
+    /// The new record (`None`: watching). Persist it before sending `actions`.
+    pub record: Option<Record>,
+    pub actions: Vec<Action>,
+    pub events: Vec<Event>,
+    /// Wake the supervisor no later than this (action retries).
+    pub wake_at: Option<Millis>,
+    /// `Some(Some(t))`: remember a hand-back at `t`; `Some(None)`: forget it.
+    pub handed_back: Option<Option<Millis>>,
+}
+
+labels!(Action, ActionStatus, Outcome);

@@ -1,0 +1,541 @@
+//! The pure decision core: per connector, `step(name, record, input) -> Decision`.
+//!
+//! No I/O, no sleeping, no clock: time is the `now` argument (Unix milliseconds), so a 30-minute
+//! outage runs in microseconds in a test. The supervisor executes the actions a decision asks
+//! for and reports each result back through [`apply_result`]. The only durable state is the
+//! [`Record`]; `None` means the connector is simply being watched.
+//!
+//! Invariants (see ARCHITECTURE.md): the agent only resumes what it held itself; a connector a
+//! human paused or stopped is never touched; a hold is written (by the supervisor, before the
+//! action is sent) before it is requested; the database must be seen up `up_after` times in a
+//! row *after* the hold before anything is resumed.
+
+use super::backoff::{backoff, ACTION_RETRY_BASE, ACTION_RETRY_CAP};
+use super::classify::{self, Attention, Failure};
+use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome};
+use super::observe::{ConnState, ConnectorObs, ProbeObs};
+use super::record::{AfterTimeout, HoldReason, HoldWith, Phase, Record};
+use super::settings::Settings;
+use super::Millis;
+
+/// One decision for one connector.
+pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
+    let mut d = Decision::default();
+    let now = input.now;
+    let s = input.settings;
+
+    let Some(mut rec) = prev.cloned() else {
+        watching(input, &mut d);
+        return d;
+    };
+
+    // Missing from the snapshot: Kafka Connect can list nothing while it starts, so only a
+    // connector missing for several polls in a row counts as deleted. Never an action.
+    let Some(conn) = input.conn else {
+        rec.missing_polls += 1;
+        if rec.phase == Phase::NeedsAttention || rec.missing_polls >= s.deleted_after {
+            if rec.phase.in_recovery() {
+                d.events.push(Event::Deleted {
+                    elapsed: now.saturating_sub(rec.started_at),
+                });
+            }
+            d.record = None;
+        } else {
+            d.record = Some(rec);
+        }
+        return d;
+    };
+    rec.missing_polls = 0;
+
+    match rec.phase {
+        Phase::Watching => {
+            watching(input, &mut d);
+            return d;
+        }
+        Phase::NeedsAttention => {
+            match attention_of(conn) {
+                Some((reason, _, _)) => {
+                    rec.reason = reason.into();
+                    d.record = Some(rec);
+                }
+                None => {
+                    d.events.push(Event::AttentionCleared);
+                    // Re-evaluate at once as a watched connector (it may be failing anew).
+                    let mut w = Decision::default();
+                    watching(input, &mut w);
+                    d.record = w.record;
+                    d.actions = w.actions;
+                    d.events.extend(w.events);
+                }
+            }
+            return d;
+        }
+        _ => {}
+    }
+
+    // From here on the agent holds (or is recovering) this connector.
+    if rec.phase == Phase::Verifying && conn.state == ConnState::Running && !conn.any_failed() {
+        rec.resume_seen = true;
+    }
+    if human_took_over(&rec, conn, s) {
+        d.events.push(Event::HandedBack {
+            state: conn.state,
+            elapsed: now.saturating_sub(rec.started_at),
+        });
+        d.handed_back = Some(Some(now));
+        d.record = None;
+        return d;
+    }
+
+    let probe = input.probe.cloned().unwrap_or_default();
+    // Only probes made after the (latest) hold count: successes from before it say nothing.
+    let db_back = probe.successes_since(rec.held_at) >= s.up_after;
+
+    // While a window applies, nothing is resumed (whatever started the hold), and the maximum
+    // wait counts from no earlier than the window's end.
+    if let Some(m) = input.maintenance {
+        if !rec.timed_out {
+            rec.wait_from = rec.wait_from.max(m.ends_at);
+        }
+        d.wake_at = Some(m.ends_at);
+    }
+
+    match rec.phase {
+        Phase::Holding | Phase::TimedOut if !rec.hold_confirmed => {
+            if conn.state == rec.held_state()
+                || (rec.hold_with == HoldWith::Pause
+                    && conn.state == ConnState::Failed
+                    && rec.hold_sent_at.is_some())
+            {
+                rec.hold_confirmed = true;
+                rec.action_failures = 0;
+                d.events.push(Event::HoldConfirmed { state: conn.state });
+                if rec.phase == Phase::Holding {
+                    rec.phase = Phase::Waiting;
+                }
+            } else if now >= rec.retry_at {
+                match rec.hold_sent_at {
+                    None => d.actions.push(rec.hold_action()),
+                    Some(sent) if now.saturating_sub(sent) >= s.confirm_timeout => {
+                        d.events.push(Event::HoldResent { after: now - sent });
+                        rec.hold_sent_at = None;
+                        d.actions.push(rec.hold_action());
+                    }
+                    Some(_) => {}
+                }
+            } else {
+                d.wake_at = Some(rec.retry_at);
+            }
+        }
+        _ => {}
+    }
+
+    // The maximum wait counts from the start of the recovery, or from the end of its window.
+    let elapsed = now.saturating_sub(rec.started_at);
+    let waited = now.saturating_sub(rec.started_at.max(rec.wait_from));
+    if matches!(rec.phase, Phase::Holding | Phase::Waiting)
+        && waited >= s.max_wait
+        && !rec.timed_out
+    {
+        rec.phase = Phase::TimedOut;
+        rec.timed_out = true;
+        d.events.push(Event::TimedOut {
+            elapsed: waited,
+            last_reason: probe.last_reason,
+            last_detail: probe.last_detail.clone(),
+        });
+    }
+
+    match rec.phase {
+        Phase::Waiting | Phase::TimedOut
+            if db_back
+                && now >= rec.not_before
+                && rec.hold_confirmed
+                && input.maintenance.is_none()
+                && (rec.phase == Phase::Waiting || s.after_timeout == AfterTimeout::Resume) =>
+        {
+            d.events.push(Event::DatabaseBack {
+                successes: probe.consecutive_successes,
+                elapsed,
+            });
+            start_resume(&mut rec, conn, now, &mut d);
+        }
+        Phase::Resuming => {
+            if now >= rec.retry_at {
+                if !rec.resume_done {
+                    d.actions.push(Action::Resume);
+                }
+                if rec.restart_pending {
+                    d.actions.push(Action::RestartFailed);
+                }
+            } else {
+                d.wake_at = Some(rec.retry_at);
+            }
+        }
+        Phase::Verifying if s.dry_run => {
+            // Nothing was really resumed, so there is nothing to verify.
+            d.events.push(Event::Recovered {
+                outcome: Outcome::DryRun,
+                elapsed,
+                attempts: rec.attempts,
+            });
+            return d;
+        }
+        Phase::Verifying => {
+            if let Some(replacement) = verify(name, &mut rec, conn, &probe, now, s, &mut d) {
+                d.record = replacement;
+                return d;
+            }
+        }
+        _ => {}
+    }
+    d.record = Some(rec);
+    d
+}
+
+fn watching(input: &Input, d: &mut Decision) {
+    let now = input.now;
+    let s = input.settings;
+    let Some(conn) = input.conn else { return };
+    let probe = input.probe.cloned().unwrap_or_default();
+
+    // A human's hand-back lasts until the database has been seen up again (and at least to
+    // the end of a window under way: a human who resumed it during the window keeps it).
+    let mut suppressed = false;
+    if let Some(t) = input.handed_back_at {
+        if probe.successes_since(t) >= s.up_after && input.maintenance.is_none() {
+            d.handed_back = Some(None);
+        } else {
+            suppressed = true;
+        }
+    }
+
+    // Paused or stopped by someone else: theirs, not ours.
+    if matches!(conn.state, ConnState::Paused | ConnState::Stopped) {
+        return;
+    }
+
+    if let Some((reason, failed, summary)) = attention_of(conn) {
+        d.events.push(Event::AttentionNeeded {
+            reason,
+            failed,
+            summary,
+        });
+        d.record = Some(Record::new(
+            Phase::NeedsAttention,
+            reason,
+            input.target,
+            now,
+            s,
+        ));
+        return;
+    }
+    if suppressed {
+        return;
+    }
+    let Some(target) = input.target else { return };
+
+    // A planned window: held at its start (or at once, if it is under way), database up or not.
+    if let Some(m) = input.maintenance {
+        start_hold(HoldReason::Maintenance, target, now, s, d);
+        if let Some(r) = d.record.as_mut() {
+            r.wait_from = m.ends_at;
+        }
+        d.wake_at = Some(m.ends_at);
+        return;
+    }
+    if conn.any_failed() {
+        let failed: Vec<(String, &str)> = conn.failed_traces().collect();
+        let summary = failed
+            .iter()
+            .map(|(_, t)| classify::summarize(t))
+            .find(|s| !s.is_empty())
+            .unwrap_or_default();
+        d.events.push(Event::FailureDetected {
+            state: conn.state,
+            failed: failed.into_iter().map(|(w, _)| w).collect(),
+            summary,
+        });
+        start_hold(HoldReason::TaskFailed, target, now, s, d);
+    } else if conn.state == ConnState::Running && probe.consecutive_failures >= s.down_after {
+        d.events.push(Event::ProbeDown {
+            failures: probe.consecutive_failures,
+            reason: probe.last_reason,
+            detail: probe.last_detail.clone(),
+        });
+        start_hold(HoldReason::ProbeFailed, target, now, s, d);
+    }
+}
+
+fn start_hold(reason: HoldReason, target: &str, now: Millis, s: &Settings, d: &mut Decision) {
+    let rec = Record::new(Phase::Holding, reason, Some(target), now, s);
+    d.events.push(Event::HoldStarted { reason });
+    d.actions.push(rec.hold_action());
+    d.record = Some(rec);
+}
+
+/// The needs-attention reason if any FAILED item's trace is not about availability.
+fn attention_of(conn: &ConnectorObs) -> Option<(Attention, Vec<String>, String)> {
+    let mut found: Option<(Attention, Vec<String>, String)> = None;
+    for (what, trace) in conn.failed_traces() {
+        if let Failure::Attention(a) = classify::classify(trace) {
+            let f = found.get_or_insert_with(|| (a, Vec::new(), classify::summarize(trace)));
+            f.1.push(what);
+        }
+    }
+    found
+}
+
+/// A connector the agent holds shows a state the agent did not ask for.
+fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
+    if s.dry_run {
+        return false;
+    }
+    match rec.phase {
+        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect,
+        // but the *other* hold state (STOPPED while we pause, PAUSED while we stop) is a human's.
+        Phase::Holding => {
+            rec.hold_sent_at.is_some()
+                && conn.state
+                    == match rec.hold_with {
+                        HoldWith::Pause => ConnState::Stopped,
+                        HoldWith::Stop => ConnState::Paused,
+                    }
+        }
+        Phase::Waiting | Phase::TimedOut if rec.hold_confirmed => {
+            let other_hold = match rec.hold_with {
+                HoldWith::Pause => ConnState::Stopped,
+                HoldWith::Stop => ConnState::Paused,
+            };
+            conn.state == ConnState::Running || conn.state == other_hold
+        }
+        // After our resume took effect, a pause or stop is someone else's.
+        Phase::Verifying => {
+            rec.resume_seen && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
+        }
+        _ => false,
+    }
+}
+
+fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Decision) {
+    rec.phase = Phase::Resuming;
+    rec.attempts += 1;
+    rec.resume_done = false;
+    rec.resume_seen = false;
+    rec.restart_pending = conn.any_failed();
+    rec.failed_at_resume = conn.failed_ids();
+    rec.verify_restarts = 0;
+    rec.action_failures = 0;
+    rec.retry_at = 0;
+    d.events.push(Event::ResumeStarted {
+        attempt: rec.attempts,
+        restart_failed: rec.restart_pending,
+    });
+    // Resume, then restart the FAILED tasks (resume alone leaves them dead). The supervisor
+    // sends them in this order and stops at the first one that fails.
+    d.actions.push(Action::Resume);
+    if rec.restart_pending {
+        d.actions.push(Action::RestartFailed);
+    }
+    rec.verify_started_at = now;
+}
+
+/// Returns `Some(replacement)` when the recovery ends here (recovered, or needs attention).
+fn verify(
+    name: &str,
+    rec: &mut Record,
+    conn: &ConnectorObs,
+    probe: &ProbeObs,
+    now: Millis,
+    s: &Settings,
+    d: &mut Decision,
+) -> Option<Option<Record>> {
+    // A FAILED item is a new failure once the restart was seen taking effect, or if it was not
+    // FAILED when the resume was decided (a task paused during the outage reports its lost
+    // connection on its first poll after the resume).
+    let new_failure = conn.any_failed()
+        && (rec.resume_seen
+            || conn
+                .failed_ids()
+                .iter()
+                .any(|id| !rec.failed_at_resume.contains(id)));
+    let db_answers = probe.consecutive_failures == 0 && probe.consecutive_successes > 0;
+    if new_failure
+        && db_answers
+        && rec.verify_restarts == 0
+        && conn
+            .failed_traces()
+            .all(|(_, t)| classify::classify(t) == Failure::Unavailable)
+    {
+        // The database answers: restart the late failure instead of holding all over again.
+        let failed: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
+        d.events.push(Event::LateFailureRestarted { failed });
+        rec.verify_restarts += 1;
+        rec.failed_at_resume = conn.failed_ids();
+        rec.resume_seen = false;
+        rec.running_since = None;
+        rec.restart_pending = true;
+        rec.verify_started_at = now;
+        d.actions.push(Action::RestartFailed);
+        return None;
+    }
+    let failure = if new_failure {
+        let what: Vec<String> = conn.failed_traces().map(|(w, _)| w).collect();
+        Some(format!("{} FAILED again", what.join(", ")))
+    } else if probe.consecutive_failures >= s.down_after {
+        Some(format!("database down again ({})", probe.last_detail))
+    } else {
+        None
+    };
+    if failure.is_none() && conn.all_running() {
+        let since = *rec.running_since.get_or_insert(now);
+        if now.saturating_sub(since) >= s.verify_window {
+            let outcome = if rec.timed_out {
+                Outcome::TimedOutRecovered
+            } else {
+                Outcome::Recovered
+            };
+            d.events.push(Event::Recovered {
+                outcome,
+                elapsed: now.saturating_sub(rec.started_at),
+                attempts: rec.attempts,
+            });
+            return Some(None);
+        }
+        return None;
+    }
+    rec.running_since = None;
+    let why = match failure {
+        Some(w) => w,
+        None if now.saturating_sub(rec.verify_started_at) >= s.verify_timeout => {
+            format!(
+                "not all RUNNING within {}s (connector {})",
+                s.verify_timeout / 1000,
+                conn.state.as_str()
+            )
+        }
+        None => return None,
+    };
+    // A task whose new failure waiting cannot fix is not held again: it needs a human.
+    if let Some((reason, failed, summary)) = attention_of(conn) {
+        d.events.push(Event::Recovered {
+            outcome: Outcome::NeedsAttention,
+            elapsed: now.saturating_sub(rec.started_at),
+            attempts: rec.attempts,
+        });
+        d.events.push(Event::AttentionNeeded {
+            reason,
+            failed,
+            summary,
+        });
+        return Some(Some(Record::new(
+            Phase::NeedsAttention,
+            reason,
+            rec.target.as_deref(),
+            now,
+            s,
+        )));
+    }
+    let retry_in = backoff(
+        name,
+        rec.attempts.saturating_sub(1),
+        s.reattempt_base,
+        s.reattempt_cap,
+    );
+    d.events.push(Event::VerifyFailed {
+        attempt: rec.attempts,
+        why,
+        retry_in,
+    });
+    rec.phase = Phase::Holding;
+    rec.held_at = now;
+    rec.hold_sent_at = None;
+    rec.hold_confirmed = false;
+    rec.not_before = now + retry_in;
+    rec.action_failures = 0;
+    rec.retry_at = 0;
+    d.actions.push(rec.hold_action());
+    None
+}
+
+/// Folds the result of an action into the record (the supervisor persists it afterwards).
+pub fn apply_result(
+    name: &str,
+    rec: &mut Record,
+    action: Action,
+    result: &ActionResult,
+    now: Millis,
+    s: &Settings,
+) -> Vec<Event> {
+    let mut ev = Vec::new();
+    match result {
+        ActionResult::Ok | ActionResult::DryRun => {
+            let dry = *result == ActionResult::DryRun;
+            ev.push(Event::ActionOk {
+                action,
+                dry_run: dry,
+            });
+            rec.action_failures = 0;
+            rec.retry_at = 0;
+            match action {
+                Action::Pause | Action::Stop => {
+                    rec.hold_sent_at = Some(now);
+                    if dry {
+                        rec.hold_confirmed = true;
+                        if rec.phase == Phase::Holding {
+                            rec.phase = Phase::Waiting;
+                        }
+                    }
+                }
+                Action::Resume => {
+                    rec.resume_done = true;
+                    if !rec.restart_pending {
+                        enter_verify(rec, now, dry, &mut ev);
+                    }
+                }
+                Action::RestartFailed => {
+                    rec.restart_pending = false;
+                    enter_verify(rec, now, dry, &mut ev);
+                }
+            }
+        }
+        ActionResult::NotFound => {
+            ev.push(Event::ActionFailed {
+                action,
+                error: "connector not found (404)".into(),
+                retry_in: 0,
+            });
+            rec.missing_polls = s.deleted_after.saturating_sub(1);
+        }
+        ActionResult::Failed(e) => {
+            let retry_in = backoff(
+                name,
+                rec.action_failures,
+                ACTION_RETRY_BASE,
+                ACTION_RETRY_CAP,
+            );
+            rec.action_failures += 1;
+            rec.retry_at = now + retry_in;
+            ev.push(Event::ActionFailed {
+                action,
+                error: e.clone(),
+                retry_in,
+            });
+        }
+    }
+    ev
+}
+
+fn enter_verify(rec: &mut Record, now: Millis, dry: bool, ev: &mut Vec<Event>) {
+    // (`dry`: nothing was sent, so no verification is announced.)
+    rec.phase = Phase::Verifying;
+    rec.verify_started_at = now;
+    rec.running_since = None;
+    if !dry {
+        ev.push(Event::VerifyStarted);
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,164 @@
+//! What the agent observes: a connector and its tasks as Kafka Connect reports them, and the
+//! history of its database's probes.
+
+use cdc_sentinel_probe::Reason;
+
+use super::labels::labels;
+use super::Millis;
+
+/// Kafka Connect's state of a connector or task (the `state` label of the connector metrics).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnState {
+    Unassigned,
+    Running,
+    Paused,
+    Failed,
+    Restarting,
+    Stopped,
+    /// Anything else a newer Kafka might report (reported as-is in logs, never acted upon).
+    Unknown,
+}
+
+impl ConnState {
+    /// The states Kafka Connect documents: the `state` label values.
+    pub const KNOWN: [ConnState; 6] = [
+        ConnState::Unassigned,
+        ConnState::Running,
+        ConnState::Paused,
+        ConnState::Failed,
+        ConnState::Restarting,
+        ConnState::Stopped,
+    ];
+
+    /// Kafka Connect's name (`RUNNING`); anything else is [`ConnState::Unknown`].
+    pub fn parse(s: &str) -> ConnState {
+        match s.parse() {
+            Ok(ConnState::Unknown) | Err(_) => ConnState::Unknown,
+            Ok(st) => st,
+        }
+    }
+}
+
+/// One task as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskObs {
+    pub id: u32,
+    pub state: ConnState,
+    pub trace: Option<String>,
+}
+
+/// A connector as observed in the latest poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorObs {
+    pub state: ConnState,
+    pub trace: Option<String>,
+    pub tasks: Vec<TaskObs>,
+}
+
+impl ConnectorObs {
+    pub(crate) fn failed_traces(&self) -> impl Iterator<Item = (String, &str)> {
+        let c = (self.state == ConnState::Failed)
+            .then(|| ("connector".to_string(), self.trace.as_deref().unwrap_or("")));
+        c.into_iter().chain(
+            self.tasks
+                .iter()
+                .filter(|t| t.state == ConnState::Failed)
+                .map(|t| (format!("task {}", t.id), t.trace.as_deref().unwrap_or(""))),
+        )
+    }
+
+    /// Ids of the FAILED items; `u32::MAX` stands for the connector itself.
+    pub fn failed_ids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .tasks
+            .iter()
+            .filter(|t| t.state == ConnState::Failed)
+            .map(|t| t.id)
+            .collect();
+        if self.state == ConnState::Failed {
+            v.push(u32::MAX);
+        }
+        v
+    }
+
+    pub fn any_failed(&self) -> bool {
+        self.state == ConnState::Failed || self.tasks.iter().any(|t| t.state == ConnState::Failed)
+    }
+
+    pub(crate) fn all_running(&self) -> bool {
+        self.state == ConnState::Running
+            && !self.tasks.is_empty()
+            && self.tasks.iter().all(|t| t.state == ConnState::Running)
+    }
+}
+
+/// The target's probe history, maintained by the probe runner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeObs {
+    /// Failed probes in a row (0 after a success).
+    pub consecutive_failures: u32,
+    /// Successful probes in a row (0 after a failure).
+    pub consecutive_successes: u32,
+    /// When the current run of successes began.
+    pub streak_started_at: Option<Millis>,
+    /// Times of the latest successes of the current run (at most [`ProbeObs::KEEP`]).
+    pub success_times: std::collections::VecDeque<Millis>,
+    /// The reason of the latest probe (`None` before the first).
+    pub last_reason: Option<Reason>,
+    /// Human-readable detail of the latest probe ("connection refused").
+    pub last_detail: String,
+    /// Probes done so far.
+    pub count: u64,
+}
+
+impl ProbeObs {
+    /// How many success times are kept (and so the largest useful `--up-after`).
+    pub const KEEP: usize = 64;
+
+    /// Folds one probe result in.
+    pub fn record(&mut self, reason: Reason, detail: &str, now: Millis) {
+        self.count += 1;
+        self.last_reason = Some(reason);
+        self.last_detail = detail.to_string();
+        if reason.is_up() {
+            if self.consecutive_successes == 0 {
+                self.streak_started_at = Some(now);
+            }
+            self.consecutive_successes += 1;
+            self.consecutive_failures = 0;
+            if self.success_times.len() == Self::KEEP {
+                self.success_times.pop_front();
+            }
+            self.success_times.push_back(now);
+        } else {
+            self.consecutive_failures += 1;
+            self.consecutive_successes = 0;
+            self.streak_started_at = None;
+            self.success_times.clear();
+        }
+    }
+
+    /// The latest probe's reason as a label value (`none` before the first probe).
+    pub fn last_reason_str(&self) -> &'static str {
+        self.last_reason.map_or("none", Reason::as_str)
+    }
+
+    /// Successes in a row observed at or after `t`.
+    pub fn successes_since(&self, t: Millis) -> u32 {
+        self.success_times.iter().filter(|s| **s >= t).count() as u32
+    }
+}
+
+labels!(ConnState);

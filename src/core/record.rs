@@ -1,0 +1,282 @@
+//! The durable record of a connector the agent holds (or that needs a human), and the closed
+//! sets it is made of: phases, how it is held, why.
+
+use serde::{Deserialize, Serialize};
+
+use super::classify::Attention;
+use super::decision::Action;
+use super::labels::labels;
+use super::observe::ConnState;
+use super::settings::Settings;
+use super::Millis;
+
+/// Where a connector is in its recovery. `Watching` has no record.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Phase {
+    Watching,
+    Holding,
+    Waiting,
+    Resuming,
+    Verifying,
+    TimedOut,
+    NeedsAttention,
+}
+
+impl Phase {
+    /// A recovery is under way: the agent holds (or is about to hold, or is resuming) it.
+    pub fn in_recovery(self) -> bool {
+        match self {
+            Phase::Holding
+            | Phase::Waiting
+            | Phase::Resuming
+            | Phase::Verifying
+            | Phase::TimedOut => true,
+            Phase::Watching | Phase::NeedsAttention => false,
+        }
+    }
+}
+
+/// How the agent holds a connector.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum HoldWith {
+    /// `PUT /connectors/{n}/pause`: tasks keep their database sessions, offsets keep committing.
+    Pause,
+    /// `PUT /connectors/{n}/stop` (Kafka >= 3.5): tasks are shut down and release the database.
+    Stop,
+}
+
+/// What happens once the maximum wait has passed.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AfterTimeout {
+    /// Keep the connector held until a human resumes it (the runbook's behaviour).
+    Hold,
+    /// Resume it once the database is back, as if the wait had not timed out.
+    Resume,
+}
+
+/// Why a recovery started (the `reason` label of `cdc_sentinel_recoveries_started_total`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum HoldReason {
+    /// A task or the connector is FAILED with a trace that says the database is unavailable.
+    TaskFailed,
+    /// The probe failed `down_after` times in a row while the connector read RUNNING.
+    ProbeFailed,
+    /// A planned maintenance window.
+    Maintenance,
+}
+
+/// Why a connector has a record: the reason of its hold, or why it needs a human (the
+/// `reason` label of `cdc_sentinel_recovery_info`; serialized as that label value).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RecordReason {
+    TaskFailed,
+    ProbeFailed,
+    Maintenance,
+    OffsetUnavailable,
+    HistoryTopicMissing,
+    SnapshotNotAllowed,
+    AuthenticationFailed,
+    UnclassifiedFailure,
+}
+
+impl From<HoldReason> for RecordReason {
+    fn from(r: HoldReason) -> RecordReason {
+        match r {
+            HoldReason::TaskFailed => RecordReason::TaskFailed,
+            HoldReason::ProbeFailed => RecordReason::ProbeFailed,
+            HoldReason::Maintenance => RecordReason::Maintenance,
+        }
+    }
+}
+
+impl From<Attention> for RecordReason {
+    fn from(a: Attention) -> RecordReason {
+        match a {
+            Attention::OffsetUnavailable => RecordReason::OffsetUnavailable,
+            Attention::HistoryTopicMissing => RecordReason::HistoryTopicMissing,
+            Attention::SnapshotNotAllowed => RecordReason::SnapshotNotAllowed,
+            Attention::AuthenticationFailed => RecordReason::AuthenticationFailed,
+            Attention::UnclassifiedFailure => RecordReason::UnclassifiedFailure,
+        }
+    }
+}
+
+/// The durable record of a connector the agent is recovering (or that needs attention).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub phase: Phase,
+    /// Why it is held, or why it needs attention.
+    pub reason: RecordReason,
+    /// The target label being waited on.
+    pub target: Option<String>,
+    pub started_at: Millis,
+    /// The last time a hold was decided (probe successes must come after it).
+    pub held_at: Millis,
+    /// How this connector was held; resumed the same way even if the flag changed meanwhile.
+    pub hold_with: HoldWith,
+    /// The hold request was accepted by Kafka Connect.
+    #[serde(default)]
+    pub hold_sent_at: Option<Millis>,
+    #[serde(default)]
+    pub hold_confirmed: bool,
+    /// Resume attempts made in this recovery.
+    #[serde(default)]
+    pub attempts: u32,
+    /// No resume before this time (backoff after a failed verification).
+    #[serde(default)]
+    pub not_before: Millis,
+    #[serde(default)]
+    pub resume_done: bool,
+    #[serde(default)]
+    pub restart_pending: bool,
+    #[serde(default)]
+    pub verify_started_at: Millis,
+    #[serde(default)]
+    pub running_since: Option<Millis>,
+    /// The resume and restart were seen taking effect (connector RUNNING, nothing FAILED) in
+    /// this attempt. Until then a PAUSED/STOPPED connector or a FAILED task is just Kafka
+    /// Connect's asynchronous effect, not a human nor a new failure.
+    #[serde(default)]
+    pub resume_seen: bool,
+    /// FAILED items (task ids; `u32::MAX` for the connector) when the resume was decided: only
+    /// those can still be listed FAILED from before the restart took effect.
+    #[serde(default)]
+    pub failed_at_resume: Vec<u32>,
+    /// Restarts sent during this verification for tasks that failed only after the resume.
+    #[serde(default)]
+    pub verify_restarts: u32,
+    /// The maximum wait was exceeded at least once in this recovery.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Failed attempts of the pending action (for its backoff) and when to retry it.
+    #[serde(default)]
+    pub action_failures: u32,
+    #[serde(default)]
+    pub retry_at: Millis,
+    /// Polls in a row in which the connector was missing.
+    #[serde(default)]
+    pub missing_polls: u32,
+    /// The maximum wait counts from the later of this and `started_at`: the end of the
+    /// maintenance window that applied to the connector while it was held (0: none).
+    #[serde(default)]
+    pub wait_from: Millis,
+}
+
+impl Record {
+    pub(crate) fn new(
+        phase: Phase,
+        reason: impl Into<RecordReason>,
+        target: Option<&str>,
+        now: Millis,
+        s: &Settings,
+    ) -> Record {
+        Record {
+            phase,
+            reason: reason.into(),
+            target: target.map(str::to_string),
+            started_at: now,
+            held_at: now,
+            hold_with: s.hold_with,
+            hold_sent_at: None,
+            hold_confirmed: false,
+            attempts: 0,
+            not_before: 0,
+            resume_done: false,
+            restart_pending: false,
+            verify_started_at: 0,
+            running_since: None,
+            resume_seen: false,
+            failed_at_resume: Vec::new(),
+            verify_restarts: 0,
+            timed_out: false,
+            action_failures: 0,
+            retry_at: 0,
+            missing_polls: 0,
+            wait_from: 0,
+        }
+    }
+
+    pub(crate) fn hold_action(&self) -> Action {
+        match self.hold_with {
+            HoldWith::Pause => Action::Pause,
+            HoldWith::Stop => Action::Stop,
+        }
+    }
+
+    pub(crate) fn held_state(&self) -> ConnState {
+        match self.hold_with {
+            HoldWith::Pause => ConnState::Paused,
+            HoldWith::Stop => ConnState::Stopped,
+        }
+    }
+}
+
+labels!(Phase, HoldWith, AfterTimeout, HoldReason, RecordReason);

@@ -1,0 +1,43 @@
+//! The effective settings for one connector (flags, then its config-file entry).
+
+use super::record::{AfterTimeout, HoldWith};
+use super::Millis;
+
+/// Effective settings for one connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub hold_with: HoldWith,
+    pub after_timeout: AfterTimeout,
+    pub max_wait: Millis,
+    pub down_after: u32,
+    pub up_after: u32,
+    pub verify_timeout: Millis,
+    pub verify_window: Millis,
+    /// A hold (or a resume) not visible in the status after this long is sent again.
+    pub confirm_timeout: Millis,
+    /// First delay before another resume after a failed verification; doubles, capped.
+    pub reattempt_base: Millis,
+    pub reattempt_cap: Millis,
+    /// Polls in a row a held connector must be missing before it counts as deleted.
+    pub deleted_after: u32,
+    pub dry_run: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hold_with: HoldWith::Pause,
+            after_timeout: AfterTimeout::Hold,
+            max_wait: 30 * 60_000,
+            down_after: 3,
+            up_after: 2,
+            verify_timeout: 120_000,
+            verify_window: 30_000,
+            confirm_timeout: 30_000,
+            reattempt_base: 30_000,
+            reattempt_cap: 600_000,
+            deleted_after: 3,
+            dry_run: false,
+        }
+    }
+}

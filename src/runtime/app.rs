@@ -1,0 +1,144 @@
+//! Wires one running agent together (client, metrics, store, HTTP server, supervisor) and runs
+//! it until a shutdown signal; used by `main` and by the tests, so both run the same thing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::runtime::clock::Clock;
+use crate::runtime::connect::Client;
+use crate::runtime::store::{FileStore, MemStore, Store};
+use crate::runtime::supervisor::{Agent, AgentError, Health};
+use crate::telemetry::metrics::Metrics;
+
+/// The build's version and git revision (from `CDC_SENTINEL_REVISION` at build time).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = match option_env!("CDC_SENTINEL_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+/// A started agent: its address, its handles, and the task running it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub metrics: Metrics,
+    pub health: Health,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), AgentError>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error("cannot listen on {addr} (--web.listen-address): {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Starts the HTTP server and the supervisor.
+pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
+    let cfg = Arc::new(cfg);
+    let metrics = Metrics::new(VERSION, REVISION, cfg.dry_run);
+    let client = Client::new(&cfg.connect, metrics.clone()).map_err(StartError::Config)?;
+    let store: Box<dyn Store> = if cfg.dry_run {
+        // A dry run reads the real state (to know what is held) but never writes it.
+        let mem = MemStore::default();
+        mem.save(
+            &FileStore::new(&cfg.state_file)
+                .load()
+                .map_err(AgentError::Store)?,
+        )
+        .map_err(AgentError::Store)?;
+        Box::new(mem)
+    } else {
+        Box::new(FileStore::new(&cfg.state_file))
+    };
+    let shutdown = CancellationToken::new();
+    let agent = Agent::new(
+        cfg.clone(),
+        client,
+        metrics.clone(),
+        store,
+        clock,
+        shutdown.clone(),
+    )?;
+    let health = agent.health();
+    let listener = crate::runtime::server::bind(cfg.listen)
+        .await
+        .map_err(|e| StartError::Listen {
+            addr: cfg.listen,
+            source: e,
+        })?;
+    let addr = listener.local_addr().map_err(|e| StartError::Listen {
+        addr: cfg.listen,
+        source: e,
+    })?;
+    tokio::spawn(crate::runtime::server::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+    tracing::info!(
+        "cdc-sentinel {VERSION} watching {} (poll every {}, probe every {}, max wait {}, hold with {:?}{}); metrics on http://{addr}/metrics",
+        crate::core::classify::redact(&cfg.connect.url),
+        humantime::format_duration(cfg.poll_interval),
+        humantime::format_duration(cfg.probe.interval),
+        humantime::format_duration(Duration::from_millis(cfg.settings.max_wait)),
+        cfg.settings.hold_with,
+        if cfg.dry_run { ", DRY RUN: nothing will be sent" } else { "" }
+    );
+    let task = tokio::spawn(agent.run());
+    Ok(Running {
+        addr,
+        metrics,
+        health,
+        shutdown,
+        task,
+    })
+}
+
+impl Running {
+    /// Asks the agent to stop and waits up to `grace` for it to write its state.
+    pub async fn stop(self, grace: Duration) -> Result<(), AgentError> {
+        self.shutdown.cancel();
+        match tokio::time::timeout(grace, self.task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Ok(()),
+            Err(_) => {
+                tracing::warn!(
+                    "agent did not stop within {}; exiting (state was written before every action)",
+                    humantime::format_duration(grace)
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,356 @@
+//! The Kafka Connect REST client: one listing call per poll, and the four connector actions.
+//! Each call is timed into `cdc_sentinel_connect_request_duration_seconds`; errors are typed so
+//! the log says why (refused, timeout, 401 with the credential hint, bad JSON, ...) and never
+//! carry credentials.
+
+pub mod types;
+
+use std::time::Duration;
+
+use crate::config::ConnectSettings;
+use crate::core::classify::redact;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::table::ConnectOp;
+use types::{ExpandedMap, RootInfo};
+
+/// Why a call to Kafka Connect failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("Kafka Connect at {url} refused the connection (is the worker running? check --connect-url)")]
+    Refused { url: String },
+    #[error("Kafka Connect at {url} did not answer within {secs}s (request timeout {flag})")]
+    Timeout {
+        url: String,
+        secs: u64,
+        flag: &'static str,
+    },
+    #[error("Kafka Connect at {url} could not be reached: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("Kafka Connect answered 401 Unauthorized: check --connect-user and the password (CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file)")]
+    Unauthorized,
+    #[error("Kafka Connect answered 403 Forbidden: the user lacks permission for {what}")]
+    Forbidden { what: String },
+    #[error("not found (404): {message}")]
+    NotFound { message: String },
+    #[error("Kafka Connect answered {status} for {what}: {message}")]
+    Status {
+        status: u16,
+        what: String,
+        message: String,
+    },
+    #[error("Kafka Connect answered {what} with a body that is not the expected JSON: {detail}")]
+    BadJson { what: String, detail: String },
+}
+
+impl ConnectError {
+    /// A short, stable kind for logs and labels (never the message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectError::Refused { .. } => "refused",
+            ConnectError::Timeout { .. } => "timeout",
+            ConnectError::Unreachable { .. } => "unreachable",
+            ConnectError::Unauthorized => "unauthorized",
+            ConnectError::Forbidden { .. } => "forbidden",
+            ConnectError::NotFound { .. } => "not_found",
+            ConnectError::Status { .. } => "status",
+            ConnectError::BadJson { .. } => "bad_json",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: Option<(String, String)>,
+    timeout: Duration,
+    action_timeout: Duration,
+    metrics: Metrics,
+}
+
+impl Client {
+    pub fn new(s: &ConnectSettings, metrics: Metrics) -> Result<Client, String> {
+        let mut b = reqwest::Client::builder()
+            .timeout(s.action_timeout.max(s.timeout))
+            .connect_timeout(s.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("cdc-sentinel/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(2);
+        if let Some(pem) = &s.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("--connect-ca: not a PEM certificate bundle ({e})"))?;
+            if certs.is_empty() {
+                return Err("--connect-ca: no certificate in the file".into());
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        if let Some(pem) = &s.identity_pem {
+            let id = reqwest::Identity::from_pem(pem).map_err(|e| {
+                format!("--connect-client-cert/--connect-client-key: need a PEM certificate and its PEM private key ({e})")
+            })?;
+            b = b.identity(id);
+        }
+        let http = b
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let auth = s
+            .user
+            .clone()
+            .map(|u| (u, s.password.clone().unwrap_or_default()));
+        Ok(Client {
+            http,
+            base: s.url.trim_end_matches('/').to_string(),
+            auth,
+            timeout: s.timeout,
+            action_timeout: s.action_timeout.max(s.timeout),
+            metrics,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn send(
+        &self,
+        op: ConnectOp,
+        what: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, bytes::Bytes), ConnectError> {
+        let limit = self.limit(op);
+        let req = match &self.auth {
+            Some((u, p)) => req.basic_auth(u, Some(p)),
+            None => req,
+        }
+        .timeout(limit);
+        let start = tokio::time::Instant::now();
+        let res = req.send().await;
+        let secs = start.elapsed().as_secs_f64();
+        let resp = match res {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.connect_request(op, "error", secs);
+                return Err(self.transport_error(&e, op));
+            }
+        };
+        let status = resp.status().as_u16();
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                self.metrics
+                    .connect_request(op, "error", start.elapsed().as_secs_f64());
+                return Err(self.transport_error(&e, op));
+            }
+        };
+        self.metrics
+            .connect_request(op, &status.to_string(), start.elapsed().as_secs_f64());
+        match status {
+            200..=299 => Ok((status, body)),
+            401 => Err(ConnectError::Unauthorized),
+            403 => Err(ConnectError::Forbidden {
+                what: what.to_string(),
+            }),
+            404 => Err(ConnectError::NotFound {
+                message: error_message(&body),
+            }),
+            _ => Err(ConnectError::Status {
+                status,
+                what: what.to_string(),
+                message: error_message(&body),
+            }),
+        }
+    }
+
+    /// Reads are quick; actions may wait for the leader and the config topic.
+    fn limit(&self, op: ConnectOp) -> Duration {
+        match op {
+            ConnectOp::List | ConnectOp::Root => self.timeout,
+            ConnectOp::Pause | ConnectOp::Resume | ConnectOp::Stop | ConnectOp::Restart => {
+                self.action_timeout
+            }
+        }
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, op: ConnectOp) -> ConnectError {
+        let url = redact(&self.base);
+        if e.is_timeout() {
+            let is_read = matches!(op, ConnectOp::List | ConnectOp::Root);
+            return ConnectError::Timeout {
+                url,
+                secs: self.limit(op).as_secs(),
+                flag: if is_read {
+                    "--connect-timeout"
+                } else {
+                    "--connect-action-timeout"
+                },
+            };
+        }
+        let mut detail = e.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        while let Some(s) = src {
+            detail = s.to_string();
+            src = s.source();
+        }
+        if detail.to_ascii_lowercase().contains("refused") {
+            return ConnectError::Refused { url };
+        }
+        ConnectError::Unreachable {
+            url,
+            detail: redact(&detail),
+        }
+    }
+
+    /// `GET /connectors?expand=status&expand=info`: every connector with its status and config,
+    /// in one request.
+    pub async fn list(&self) -> Result<ExpandedMap, ConnectError> {
+        let what = "GET /connectors?expand=status&expand=info";
+        let (_, body) = self
+            .send(
+                ConnectOp::List,
+                what,
+                self.http
+                    .get(self.url("/connectors?expand=status&expand=info")),
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
+            what: what.into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// `GET /`: the worker's Kafka version.
+    pub async fn root(&self) -> Result<RootInfo, ConnectError> {
+        let (_, body) = self
+            .send(ConnectOp::Root, "GET /", self.http.get(self.url("/")))
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
+            what: "GET /".into(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn path(name: &str, suffix: &str) -> String {
+        format!("/connectors/{}{}", encode_segment(name), suffix)
+    }
+
+    pub async fn pause(&self, name: &str) -> Result<(), ConnectError> {
+        let p = Self::path(name, "/pause");
+        self.send(
+            ConnectOp::Pause,
+            &format!("PUT {p}"),
+            self.http.put(self.url(&p)),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn resume(&self, name: &str) -> Result<(), ConnectError> {
+        let p = Self::path(name, "/resume");
+        self.send(
+            ConnectOp::Resume,
+            &format!("PUT {p}"),
+            self.http.put(self.url(&p)),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<(), ConnectError> {
+        let p = Self::path(name, "/stop");
+        self.send(
+            ConnectOp::Stop,
+            &format!("PUT {p}"),
+            self.http.put(self.url(&p)),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=true` (202 + plan).
+    pub async fn restart_failed(&self, name: &str) -> Result<(), ConnectError> {
+        let p = Self::path(name, "/restart?includeTasks=true&onlyFailed=true");
+        self.send(
+            ConnectOp::Restart,
+            &format!("POST {p}"),
+            self.http.post(self.url(&p)),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// The `message` of a Kafka Connect JSON error, or a one-line summary of anything else (an HTML
+/// error page from Jetty while the worker starts, a proxy's text), redacted.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct E {
+        message: Option<String>,
+    }
+    if let Ok(E { message: Some(m) }) = serde_json::from_slice::<E>(body) {
+        return one_line(&redact(&m), 300);
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("<html") || lower.trim_start().starts_with("<!doctype") {
+        let title = lower
+            .find("<title>")
+            .and_then(|i| text[i + 7..].split('<').next())
+            .map(|t| format!(" ({})", one_line(t, 120)))
+            .unwrap_or_default();
+        return format!("an HTML page{title}, not Kafka Connect's JSON (is the worker still starting, or is a proxy answering?)");
+    }
+    one_line(&redact(&text), 300)
+}
+
+/// Collapses whitespace (newlines included) and cuts at `max` characters.
+fn one_line(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// Percent-encodes a connector name for a path segment.
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_encoded_and_errors_redacted() {
+        assert_eq!(encode_segment("inv oracle/1"), "inv%20oracle%2F1");
+        assert_eq!(
+            error_message(br#"{"error_code":409,"message":"Cannot complete request"}"#),
+            "Cannot complete request"
+        );
+        assert_eq!(
+            error_message(b"User cannot access the resource."),
+            "User cannot access the resource."
+        );
+        assert!(!error_message(br#"{"message":"bad database.password=x1y2"}"#).contains("x1y2"));
+        let jetty = b"<html>\n<head>\n<meta http-equiv=\"Content-Type\"/>\n<title>Error 404 Not Found</title>\n</head>\n<body><h2>HTTP ERROR 404 Not Found</h2>\n</body>\n</html>\n";
+        let m = error_message(jetty);
+        assert!(!m.contains('\n') && !m.contains("<h2>"), "{m}");
+        assert!(
+            m.contains("Error 404 Not Found") && m.contains("still starting"),
+            "{m}"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! One function for every decision the core reports: it writes the log line and moves the
+//! matching metric together, so the log and `/metrics` never disagree.
+
+use std::time::Duration;
+
+use crate::core::{ActionStatus, Event, HoldWith, Outcome};
+use crate::telemetry::metrics::Metrics;
+
+/// What an event needs to say beyond itself.
+pub struct Ctx<'a> {
+    pub connector: &'a str,
+    pub target: Option<&'a str>,
+    pub hold_with: HoldWith,
+    pub max_wait_ms: u64,
+    pub verify_window_ms: u64,
+    pub connect_url: &'a str,
+}
+
+/// `3m 20s`, `45s`, `250ms`.
+pub fn human(ms: u64) -> String {
+    let secs = ms / 1000;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 3600 {
+        if secs % 60 == 0 {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{}m {}s", secs / 60, secs % 60)
+        }
+    } else {
+        humantime::format_duration(Duration::from_secs(secs)).to_string()
+    }
+}
+
+pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
+    let n = c.connector;
+    let t = c.target.unwrap_or("(unknown target)");
+    let held = match c.hold_with {
+        HoldWith::Pause => "PAUSED",
+        HoldWith::Stop => "STOPPED",
+    };
+    match ev {
+        Event::FailureDetected {
+            state,
+            failed,
+            summary,
+        } => {
+            tracing::warn!(
+                connector = n,
+                target = t,
+                "{n}: failure detected: connector {}, FAILED: {}; trace: {summary}",
+                state.as_str(),
+                failed.join(", ")
+            );
+        }
+        Event::ProbeDown {
+            failures,
+            reason,
+            detail,
+        } => {
+            tracing::warn!(connector = n, target = t, reason = reason.map_or("none", |r| r.as_str()), "{n}: database {t} down for {failures} probes in a row ({detail}) while the connector reads RUNNING (Debezium retries hidden behind RUNNING)");
+        }
+        Event::AttentionNeeded {
+            reason,
+            failed,
+            summary,
+        } => {
+            tracing::error!(
+                connector = n,
+                reason = reason.as_str(),
+                "{n}: needs attention ({}): {}. FAILED: {}; trace: {summary}. No automatic action.",
+                reason.as_str(),
+                reason.advice(),
+                failed.join(", ")
+            );
+        }
+        Event::AttentionCleared => {
+            tracing::info!(connector = n, "{n}: no longer FAILED; back to watching");
+        }
+        Event::HoldStarted { reason } => {
+            m.recovery_started(n, *reason);
+            let action = match c.hold_with {
+                HoldWith::Pause => "pause",
+                HoldWith::Stop => "stop",
+            };
+            if *reason == crate::core::HoldReason::Maintenance {
+                tracing::info!(
+                    connector = n,
+                    target = t,
+                    reason = reason.as_str(),
+                    "{n}: holding it for a planned maintenance window: {action} requested; resumed after the window once {t} answers"
+                );
+            } else {
+                tracing::warn!(
+                    connector = n,
+                    target = t,
+                    reason = reason.as_str(),
+                    "{n}: holding it while {t} is down ({}): {action} requested",
+                    reason.as_str()
+                );
+            }
+        }
+        Event::HoldConfirmed { state } => {
+            tracing::info!(
+                connector = n,
+                target = t,
+                "{n}: hold confirmed (connector {}); waiting for {t}, giving up after {}",
+                state.as_str(),
+                human(c.max_wait_ms)
+            );
+        }
+        Event::HoldResent { after } => {
+            tracing::warn!(
+                connector = n,
+                "{n}: hold not visible in the status after {}; sending it again",
+                human(*after)
+            );
+        }
+        Event::DatabaseBack { successes, elapsed } => {
+            tracing::info!(
+                connector = n,
+                target = t,
+                "{n}: database {t} back ({successes} successful probes in a row) after {}",
+                human(*elapsed)
+            );
+        }
+        Event::ResumeStarted {
+            attempt,
+            restart_failed,
+        } => {
+            let extra = if *restart_failed {
+                " and restart of its FAILED tasks"
+            } else {
+                ""
+            };
+            tracing::info!(
+                connector = n,
+                attempt,
+                "{n}: resume requested{extra} (attempt {attempt})"
+            );
+        }
+        Event::VerifyStarted => {
+            tracing::info!(
+                connector = n,
+                "{n}: resumed; verifying the connector and every task stay RUNNING for {}",
+                human(c.verify_window_ms)
+            );
+        }
+        Event::Recovered {
+            outcome,
+            elapsed,
+            attempts,
+        } => {
+            m.recovery_finished(*outcome, *elapsed as f64 / 1000.0);
+            match outcome {
+                Outcome::DryRun => tracing::info!(connector = n, "{n}: dry run: would verify the resume now; recovery ends here"),
+                Outcome::NeedsAttention => tracing::warn!(connector = n, "{n}: recovery ended after {}: the connector failed again in a way waiting cannot fix", human(*elapsed)),
+                _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), "{n}: recovered after {} ({attempts} attempt{})", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
+            }
+        }
+        Event::LateFailureRestarted { failed } => {
+            tracing::warn!(connector = n, "{n}: {} FAILED right after the resume while {t} answers (a task paused during the outage reports the lost connection on its first poll); restarting it", failed.join(", "));
+        }
+        Event::VerifyFailed {
+            attempt,
+            why,
+            retry_in,
+        } => {
+            tracing::warn!(connector = n, attempt, "{n}: resume attempt {attempt} did not hold: {why}; holding again, next attempt no sooner than {}", human(*retry_in));
+        }
+        Event::TimedOut {
+            elapsed,
+            last_reason,
+            last_detail,
+        } => {
+            m.timed_out(n);
+            let url = c.connect_url;
+            tracing::error!(
+                connector = n,
+                target = t,
+                last_probe = last_reason.map_or("none", |r| r.as_str()),
+                "{n}: manual intervention required: database {t} still down after {} (max wait {}); last probe: {} ({last_detail}). The connector stays {held}. When the database is back: curl -X PUT {url}/connectors/{n}/resume && curl -X POST '{url}/connectors/{n}/restart?includeTasks=true&onlyFailed=true'",
+                human(*elapsed),
+                human(c.max_wait_ms),
+                last_reason.map_or("none", |r| r.as_str())
+            );
+        }
+        Event::HandedBack { state, elapsed } => {
+            m.recovery_finished(Outcome::HandedBack, *elapsed as f64 / 1000.0);
+            tracing::warn!(connector = n, target = t, "{n}: someone else changed it to {} during the recovery; handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed));
+        }
+        Event::Deleted { elapsed } => {
+            m.recovery_finished(Outcome::Deleted, *elapsed as f64 / 1000.0);
+            tracing::warn!(
+                connector = n,
+                "{n}: deleted while held (after {}); recovery dropped",
+                human(*elapsed)
+            );
+        }
+        Event::ActionFailed {
+            action,
+            error,
+            retry_in,
+        } => {
+            m.action(n, *action, ActionStatus::Error);
+            if *retry_in > 0 {
+                tracing::warn!(
+                    connector = n,
+                    action = action.as_str(),
+                    "{n}: {} failed: {error}; retrying in {}",
+                    action.as_str(),
+                    human(*retry_in)
+                );
+            } else {
+                tracing::warn!(
+                    connector = n,
+                    action = action.as_str(),
+                    "{n}: {} failed: {error}",
+                    action.as_str()
+                );
+            }
+        }
+        Event::ActionOk { action, dry_run } => {
+            if *dry_run {
+                m.action(n, *action, ActionStatus::DryRun);
+                tracing::info!(
+                    connector = n,
+                    action = action.as_str(),
+                    "{n}: dry run: would {} (nothing sent)",
+                    action.as_str()
+                );
+            } else {
+                m.action(n, *action, ActionStatus::Ok);
+                tracing::info!(
+                    connector = n,
+                    action = action.as_str(),
+                    "{n}: {} accepted",
+                    action.as_str()
+                );
+            }
+        }
+    }
+}
