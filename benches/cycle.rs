@@ -105,6 +105,7 @@ fn main() {
             Clock::system(),
             shutdown.clone(),
         )
+        .await
         .unwrap();
 
         let body = body();

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::config::{Cli, Command, DemoArgs};
+use crate::core::Phase;
 use crate::runtime::app;
 use crate::runtime::clock::Clock;
 use cdc_sentinel_sim::standin::StandinDb;
@@ -39,13 +40,9 @@ async fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Whether the agent's latest snapshot has every connector in this recovery phase.
-fn in_phase(metrics: &crate::telemetry::metrics::Metrics, names: &[&str], phase: &str) -> bool {
-    let text = metrics.render();
-    names.iter().all(|n| {
-        let series =
-            format!("cdc_sentinel_recovery_phase{{connector=\"{n}\",phase=\"{phase}\"}} 1");
-        text.lines().any(|l| l == series)
-    })
+fn in_phase(agent: &app::Running, names: &[&str], phase: Phase) -> bool {
+    let d = agent.diagnostics();
+    names.iter().all(|n| d.phase(n) == Some(phase))
 }
 
 fn show(sim: &SimConnect, names: &[&str]) {
@@ -154,7 +151,7 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
     // verified RUNNING for the verify window: the recovery is over before the next night
     let back = back
         && wait_for(t(20_000), || {
-            in_phase(&agent.metrics, &[failing, hidden], "watching")
+            in_phase(&agent, &[failing, hidden], Phase::Watching)
         })
         .await;
     tokio::time::sleep(t(1_000)).await;
@@ -176,7 +173,7 @@ pub async fn run(d: DemoArgs) -> anyhow::Result<()> {
     .await;
     // both give up after the maximum wait (the hidden one starts waiting a few probes later)
     let timed_out = wait_for(max_wait + t(20_000), || {
-        in_phase(&agent.metrics, &[failing, hidden], "timed_out")
+        in_phase(&agent, &[failing, hidden], Phase::TimedOut)
     })
     .await;
     tokio::time::sleep(t(1_000)).await;

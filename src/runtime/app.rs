@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::Client;
+use crate::runtime::health::Health;
 use crate::runtime::store::{FileStore, MemStore, Store};
-use crate::runtime::supervisor::{Agent, AgentError, Health};
+use crate::runtime::supervisor::{Agent, AgentError, Diagnostics, DiagnosticsHandle};
 use crate::telemetry::metrics::Metrics;
 
 /// The build's version and git revision (from `CDC_SENTINEL_REVISION` at build time).
@@ -25,6 +26,7 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     pub metrics: Metrics,
     pub health: Health,
+    diagnostics: DiagnosticsHandle,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<Result<(), AgentError>>,
 }
@@ -49,16 +51,15 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
     let client = Client::new(&cfg.connect, metrics.clone()).map_err(StartError::Config)?;
     let store: Box<dyn Store> = if cfg.dry_run {
         // A dry run reads the real state (to know what is held) but never writes it.
-        let mem = MemStore::default();
-        mem.save(
-            &FileStore::new(&cfg.state_file)
-                .load()
-                .map_err(AgentError::Store)?,
-        )
-        .map_err(AgentError::Store)?;
-        Box::new(mem)
+        let state = FileStore::new(&cfg.state_file)
+            .load()
+            .await
+            .map_err(AgentError::Store)?;
+        Box::new(MemStore::with(state))
     } else {
-        Box::new(FileStore::new(&cfg.state_file))
+        let file = FileStore::new(&cfg.state_file);
+        file.preflight().await.map_err(AgentError::Store)?;
+        Box::new(file)
     };
     let shutdown = CancellationToken::new();
     let agent = Agent::new(
@@ -68,8 +69,10 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         store,
         clock,
         shutdown.clone(),
-    )?;
+    )
+    .await?;
     let health = agent.health();
+    let diagnostics = agent.diagnostics();
     let listener = crate::runtime::server::bind(cfg.listen)
         .await
         .map_err(|e| StartError::Listen {
@@ -100,12 +103,21 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         addr,
         metrics,
         health,
+        diagnostics,
         shutdown,
         task,
     })
 }
 
 impl Running {
+    /// The agent's view after its latest successful poll.
+    pub fn diagnostics(&self) -> std::sync::Arc<Diagnostics> {
+        self.diagnostics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Asks the agent to stop and waits up to `grace` for it to write its state.
     pub async fn stop(self, grace: Duration) -> Result<(), AgentError> {
         self.shutdown.cancel();

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod clock;
 pub mod connect;
+pub mod health;
 pub mod probes;
 pub mod server;
 pub mod store;

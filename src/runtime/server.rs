@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::supervisor::Health;
+use crate::runtime::health::Health;
 use crate::telemetry::metrics::Metrics;
 
 const LANDING: &str = "<!doctype html><html><head><title>cdc-sentinel</title></head><body>\

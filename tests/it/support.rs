@@ -139,24 +139,46 @@ impl Agent {
         }
     }
 
-    /// Waits until the agent reports the connector in this Kafka Connect state.
-    pub async fn wait_state(&self, connector: &str, state: &str, within: Duration) {
-        let (c, s) = (
-            format!("connector=\"{connector}\""),
-            format!("state=\"{state}\""),
-        );
-        self.wait_value("cdc_sentinel_connector_state", &[&c, &s], 1.0, within)
-            .await
+    /// The agent's own view of a connector (its typed diagnostics, not /metrics).
+    pub fn view(&self, connector: &str) -> Option<cdc_sentinel::telemetry::ConnectorView> {
+        self.running
+            .as_ref()
+            .and_then(|r| r.diagnostics().connectors.get(connector).cloned())
     }
 
-    /// Waits until the agent reports the connector in this recovery phase.
+    async fn wait_view(
+        &self,
+        connector: &str,
+        what: &str,
+        within: Duration,
+        ok: impl Fn(&cdc_sentinel::telemetry::ConnectorView) -> bool,
+    ) {
+        let reached = eventually(within, || async {
+            self.view(connector).is_some_and(|v| ok(&v))
+        })
+        .await;
+        if !reached {
+            panic!(
+                "{connector} never reached {what}; the agent sees: {:?}",
+                self.view(connector)
+            );
+        }
+    }
+
+    /// Waits until the agent sees the connector in this Kafka Connect state.
+    pub async fn wait_state(&self, connector: &str, state: &str, within: Duration) {
+        self.wait_view(connector, &format!("state {state}"), within, |v| {
+            v.state.as_str() == state
+        })
+        .await
+    }
+
+    /// Waits until the agent has the connector in this recovery phase.
     pub async fn wait_phase(&self, connector: &str, phase: &str, within: Duration) {
-        let (c, p) = (
-            format!("connector=\"{connector}\""),
-            format!("phase=\"{phase}\""),
-        );
-        self.wait_value("cdc_sentinel_recovery_phase", &[&c, &p], 1.0, within)
-            .await
+        self.wait_view(connector, &format!("phase {phase}"), within, |v| {
+            v.phase.as_str() == phase
+        })
+        .await
     }
 
     /// Stops it gracefully (as SIGTERM does).

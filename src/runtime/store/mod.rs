@@ -1,16 +1,27 @@
-//! The agent's only durable state: which connectors it holds, since when, why and in which
-//! phase, plus recent human hand-backs. Behind a small trait; the file implementation writes
-//! atomically (temp file in the same directory, fsync, rename, fsync of the directory), so a
-//! crash leaves either the old or the new state, never a torn one.
+//! The agent's only durable state, behind a small interface: which connectors it holds, since
+//! when, why and in which phase ([`Record`]s), plus recent human hand-backs, each keyed by
+//! connector.
+//!
+//! A backend loads everything once and then applies batches of per-key [`Change`]s, each batch
+//! atomically: the supervisor writes one batch per cycle, before the actions of that cycle go
+//! out (write-ahead). [`Store::may_act`] is the ownership check before every action: a sole
+//! agent always may; an agent that shares its store with others (a Kafka topic) only while it
+//! is the confirmed leader.
+//!
+//! Backends: [`FileStore`] (a JSON file written atomically) and [`MemStore`] (tests, and
+//! `--dry-run`, which reads the real state but never writes it).
+
+mod file;
+mod mem;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Millis, Record};
+
+pub use file::FileStore;
+pub use mem::MemStore;
 
 /// Everything that survives a restart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,176 +38,114 @@ pub struct Durable {
 
 pub const STATE_VERSION: u32 = 1;
 
+impl Durable {
+    pub fn empty() -> Durable {
+        Durable {
+            version: STATE_VERSION,
+            ..Durable::default()
+        }
+    }
+
+    /// Applies one change to this in-memory copy.
+    pub fn apply(&mut self, c: &Change) {
+        match c {
+            Change::PutRecord(n, r) => {
+                self.connectors.insert(n.clone(), r.clone());
+            }
+            Change::DeleteRecord(n) => {
+                self.connectors.remove(n);
+            }
+            Change::PutHandedBack(n, t) => {
+                self.handed_back.insert(n.clone(), *t);
+            }
+            Change::DeleteHandedBack(n) => {
+                self.handed_back.remove(n);
+            }
+        }
+    }
+
+    /// The changes that turn `self` into `next`.
+    pub fn diff(&self, next: &Durable) -> Vec<Change> {
+        let mut out = Vec::new();
+        for (n, r) in &next.connectors {
+            if self.connectors.get(n) != Some(r) {
+                out.push(Change::PutRecord(n.clone(), r.clone()));
+            }
+        }
+        for n in self.connectors.keys() {
+            if !next.connectors.contains_key(n) {
+                out.push(Change::DeleteRecord(n.clone()));
+            }
+        }
+        for (n, t) in &next.handed_back {
+            if self.handed_back.get(n) != Some(t) {
+                out.push(Change::PutHandedBack(n.clone(), *t));
+            }
+        }
+        for n in self.handed_back.keys() {
+            if !next.handed_back.contains_key(n) {
+                out.push(Change::DeleteHandedBack(n.clone()));
+            }
+        }
+        out
+    }
+}
+
+/// One per-key change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    PutRecord(String, Record),
+    DeleteRecord(String),
+    PutHandedBack(String, Millis),
+    DeleteHandedBack(String),
+}
+
+/// Why the state could not be read or written. `what` names the store ("state file PATH").
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot read state file {path}: {source}. Fix its permissions; the agent will not start without the record of the connectors it holds")]
+    #[error("cannot read {what}: {source}. Fix its permissions; the agent will not start without the record of the connectors it holds")]
     Read {
-        path: PathBuf,
+        what: String,
         source: std::io::Error,
     },
-    #[error("state file {path} is corrupt ({detail}). It records which connectors the agent paused; inspect it, and only if you have resumed those connectors yourself, move it aside to start fresh")]
-    Corrupt { path: PathBuf, detail: String },
-    #[error("state file {path} has format version {found}, newer than this agent understands ({STATE_VERSION}); run a newer cdc-sentinel")]
-    TooNew { path: PathBuf, found: u32 },
-    #[error("cannot write state file {path}: {source} (check the directory exists and is writable: --state-file)")]
+    #[error("{what} is corrupt ({detail}). It records which connectors the agent paused; inspect it, and only if you have resumed those connectors yourself, move it aside to start fresh")]
+    Corrupt { what: String, detail: String },
+    #[error("{what} has format version {found}, newer than this agent understands ({STATE_VERSION}); run a newer cdc-sentinel")]
+    TooNew { what: String, found: u32 },
+    #[error("cannot write {what}: {source} ({fix})")]
     Write {
-        path: PathBuf,
+        what: String,
         source: std::io::Error,
+        fix: String,
     },
+}
+
+/// Whether this agent may send actions now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authority {
+    /// Act (the only agent on its store, or the confirmed leader).
+    Act,
+    /// Do not act; why (a standby, leadership not confirmed recently, the store unreachable).
+    Standby(String),
 }
 
 /// Where the durable state lives.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    fn load(&self) -> Result<Durable, StoreError>;
-    fn save(&self, state: &Durable) -> Result<(), StoreError>;
-}
-
-/// A JSON file, written atomically.
-pub struct FileStore {
-    path: PathBuf,
-}
-
-impl FileStore {
-    pub fn new(path: impl Into<PathBuf>) -> FileStore {
-        FileStore { path: path.into() }
+    /// Proves the store can be written (at start-up and in `check-config`), so a state
+    /// directory that cannot be written is found now, not at the first outage.
+    async fn preflight(&self) -> Result<(), StoreError>;
+    /// Everything, as last written.
+    async fn load(&self) -> Result<Durable, StoreError>;
+    /// Applies a batch atomically: all of it is durable, or none of it.
+    async fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// The ownership check before every action.
+    fn may_act(&self) -> Authority {
+        Authority::Act
     }
-}
-
-impl Store for FileStore {
-    fn load(&self) -> Result<Durable, StoreError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Durable {
-                    version: STATE_VERSION,
-                    ..Durable::default()
-                })
-            }
-            Err(e) => {
-                return Err(StoreError::Read {
-                    path: self.path.clone(),
-                    source: e,
-                })
-            }
-        };
-        let state: Durable = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })?;
-        if state.version > STATE_VERSION {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: state.version,
-            });
-        }
-        Ok(state)
-    }
-
-    fn save(&self, state: &Durable) -> Result<(), StoreError> {
-        let werr = |e| StoreError::Write {
-            path: self.path.clone(),
-            source: e,
-        };
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = self
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "state".into());
-        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(state).expect("state serializes");
-        let res = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.write_all(b"\n")?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, &self.path)?;
-            #[cfg(unix)]
-            if let Ok(d) = std::fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        })();
-        if res.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        res.map_err(werr)
-    }
-}
-
-/// In memory (tests, `--dry-run`).
-#[derive(Default, Clone)]
-pub struct MemStore {
-    pub inner: Arc<Mutex<Durable>>,
-}
-
-impl Store for MemStore {
-    fn load(&self) -> Result<Durable, StoreError> {
-        Ok(self.inner.lock().expect("mem store lock").clone())
-    }
-    fn save(&self, state: &Durable) -> Result<(), StoreError> {
-        *self.inner.lock().expect("mem store lock") = state.clone();
-        Ok(())
-    }
+    /// The store, for log lines (`state file /var/lib/cdc-sentinel/state.json`).
+    fn describe(&self) -> String;
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::{HoldWith, Phase};
-
-    fn rec() -> Record {
-        serde_json::from_value(serde_json::json!({
-            "phase": "waiting", "reason": "task_failed", "target": "db:1521",
-            "started_at": 1000, "held_at": 1000, "hold_with": "pause"
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn round_trips_and_missing_file_is_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::new(dir.path().join("state.json"));
-        assert_eq!(s.load().unwrap().connectors.len(), 0);
-        let mut st = Durable {
-            version: STATE_VERSION,
-            ..Default::default()
-        };
-        st.connectors.insert("inv".into(), rec());
-        s.save(&st).unwrap();
-        let back = s.load().unwrap();
-        assert_eq!(back, st);
-        assert_eq!(back.connectors["inv"].phase, Phase::Waiting);
-        assert_eq!(back.connectors["inv"].hold_with, HoldWith::Pause);
-        // No temp files left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn corrupt_or_newer_files_are_errors_not_resets() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("state.json");
-        std::fs::write(&p, b"{\"version\":1,\"connectors\":{\"inv\":").unwrap();
-        let e = FileStore::new(&p).load().unwrap_err().to_string();
-        assert!(e.contains("corrupt") && e.contains("state.json"), "{e}");
-        std::fs::write(&p, b"{\"version\":99}").unwrap();
-        assert!(FileStore::new(&p)
-            .load()
-            .unwrap_err()
-            .to_string()
-            .contains("newer"));
-    }
-
-    #[test]
-    fn unwritable_directory_is_a_clear_error() {
-        let e = FileStore::new("/nonexistent-dir/x/state.json")
-            .save(&Durable::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--state-file"), "{e}");
-    }
-}
+mod tests;

@@ -1,0 +1,188 @@
+//! The state as a JSON file, written atomically (temp file in the same directory, fsync,
+//! rename, fsync of the directory), so a crash leaves either the old or the new state, never a
+//! torn one. A missing file is an empty state; a corrupt or newer one stops the agent.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use super::{Change, Durable, Store, StoreError, STATE_VERSION};
+
+/// A JSON file. Keeps the last written state in memory to apply batches to.
+pub struct FileStore {
+    path: PathBuf,
+    current: Mutex<Option<Durable>>,
+}
+
+impl FileStore {
+    pub fn new(path: impl Into<PathBuf>) -> FileStore {
+        FileStore {
+            path: path.into(),
+            current: Mutex::new(None),
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("state file {}", self.path.display())
+    }
+
+    fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    fn write_err(&self, e: std::io::Error) -> StoreError {
+        let user = current_user();
+        StoreError::Write {
+            what: self.what(),
+            fix: format!(
+                "the directory {} must exist and be writable by {user}: create it or fix its owner, or point --state-file elsewhere",
+                self.dir().display()
+            ),
+            source: e,
+        }
+    }
+
+    /// Reads the file (blocking).
+    pub fn read(&self) -> Result<Durable, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Durable::empty()),
+            Err(e) => {
+                return Err(StoreError::Read {
+                    what: self.what(),
+                    source: e,
+                })
+            }
+        };
+        if self.path.is_dir() {
+            return Err(StoreError::Corrupt {
+                what: self.what(),
+                detail: "it is a directory".into(),
+            });
+        }
+        let state: Durable = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            what: self.what(),
+            detail: e.to_string(),
+        })?;
+        if state.version > STATE_VERSION {
+            return Err(StoreError::TooNew {
+                what: self.what(),
+                found: state.version,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes `state` atomically (blocking).
+    fn write(&self, state: &Durable) -> Result<(), StoreError> {
+        let json = serde_json::to_vec_pretty(state)
+            .map_err(|e| self.write_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        write_atomically(&self.path, &self.dir(), &json).map_err(|e| self.write_err(e))
+    }
+
+    /// Creates, fsyncs and removes a temp file beside the state file (blocking).
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        if self.path.is_dir() {
+            return Err(StoreError::Corrupt {
+                what: self.what(),
+                detail: "it is a directory; --state-file names the file, not its directory".into(),
+            });
+        }
+        let probe = self
+            .dir()
+            .join(format!(".cdc-sentinel-write-check-{}", std::process::id()));
+        let res = (|| {
+            let mut f = std::fs::File::create(&probe)?;
+            f.write_all(b"cdc-sentinel\n")?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::remove_file(&probe)
+        })();
+        if res.is_err() {
+            let _ = std::fs::remove_file(&probe);
+        }
+        res.map_err(|e| self.write_err(e))
+    }
+}
+
+fn write_atomically(path: &Path, dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// The user the agent runs as, for error messages (`uid 65532` in the image).
+fn current_user() -> String {
+    #[cfg(unix)]
+    {
+        if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
+            if let Some(uid) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().nth(1))
+            {
+                let name = std::env::var("USER").ok().filter(|u| !u.is_empty());
+                return match name {
+                    Some(n) => format!("user {n} (uid {uid})"),
+                    None => format!("uid {uid}"),
+                };
+            }
+        }
+    }
+    std::env::var("USER").unwrap_or_else(|_| "the agent's user".into())
+}
+
+#[async_trait::async_trait]
+impl Store for FileStore {
+    async fn preflight(&self) -> Result<(), StoreError> {
+        self.check_writable()
+    }
+
+    async fn load(&self) -> Result<Durable, StoreError> {
+        let state = self.read()?;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(state.clone());
+        Ok(state)
+    }
+
+    async fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = match cur.as_ref() {
+            Some(c) => c.clone(),
+            None => self.read()?,
+        };
+        for c in changes {
+            next.apply(c);
+        }
+        // The file is small (a record per held connector); writing it inline keeps the order
+        // of batches and the write-ahead guarantee simple.
+        self.write(&next)?;
+        *cur = Some(next);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.what()
+    }
+}

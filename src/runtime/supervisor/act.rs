@@ -1,0 +1,123 @@
+//! Stages 4 and 5, act and fold: send the actions the decisions ask for (each connector's in
+//! order, stopping at the first that fails; connectors in parallel, at most
+//! `max_concurrent_actions` at once), after checking that this agent may act, then fold every
+//! result back into the records through the core's `apply_result`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::core::{self, Action, ActionResult, Millis};
+use crate::runtime::connect::{Client, ConnectError};
+use crate::runtime::store::{Authority, Durable, Store};
+use crate::telemetry::events::{self, Ctx};
+use crate::telemetry::Metrics;
+
+use super::decide::Decided;
+
+/// The results of one connector's actions, in the order they were sent.
+pub(crate) struct Acted {
+    pub name: String,
+    pub results: Vec<(Action, ActionResult)>,
+}
+
+/// Sends every pending action. `dry_run`: nothing is sent, every action is `DryRun`.
+pub(crate) async fn act(
+    client: &Client,
+    store: &dyn Store,
+    pending: Vec<(String, Vec<Action>)>,
+    dry_run: bool,
+    limit: usize,
+) -> Vec<Acted> {
+    let permits = Arc::new(Semaphore::new(limit.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::new();
+    for (name, actions) in pending {
+        if !dry_run {
+            if let Authority::Standby(why) = store.may_act() {
+                tracing::debug!(connector = %name, "not sending {actions:?}: {why}");
+                continue;
+            }
+        }
+        let client = client.clone();
+        let permits = permits.clone();
+        set.spawn(async move {
+            // The semaphore is never closed, so acquiring only fails if it were.
+            let _permit = permits.acquire_owned().await.ok();
+            let mut results = Vec::new();
+            for a in actions {
+                let r = if dry_run {
+                    ActionResult::DryRun
+                } else {
+                    send(&client, &name, a).await
+                };
+                let stop = !matches!(r, ActionResult::Ok | ActionResult::DryRun);
+                results.push((a, r));
+                if stop {
+                    break;
+                }
+            }
+            Acted { name, results }
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        if let Ok(a) = joined {
+            out.push(a);
+        }
+    }
+    out
+}
+
+async fn send(client: &Client, name: &str, a: Action) -> ActionResult {
+    let r = match a {
+        Action::Pause => client.pause(name).await,
+        Action::Stop => client.stop(name).await,
+        Action::Resume => client.resume(name).await,
+        Action::RestartFailed => client.restart_failed(name).await,
+    };
+    match r {
+        Ok(()) => ActionResult::Ok,
+        Err(ConnectError::NotFound { message })
+            if message.contains(name) || message.contains("Unknown connector") =>
+        {
+            ActionResult::NotFound
+        }
+        Err(e) => ActionResult::Failed(e.to_string()),
+    }
+}
+
+/// Folds the results into `state` (in memory; the next cycle's write makes them durable) and
+/// reports their events.
+pub(crate) fn fold(
+    acted: Vec<Acted>,
+    decided: &[Decided],
+    state: &mut Durable,
+    metrics: &Metrics,
+    connect_url: &str,
+    now: impl Fn() -> Millis,
+) {
+    let by_name: HashMap<&str, &Decided> = decided.iter().map(|d| (d.name.as_str(), d)).collect();
+    for a in acted {
+        let Some(d) = by_name.get(a.name.as_str()) else {
+            continue;
+        };
+        for (action, result) in a.results {
+            let Some(rec) = state.connectors.get_mut(&a.name) else {
+                continue;
+            };
+            let evs = core::apply_result(&a.name, rec, action, &result, now(), &d.settings);
+            let ctx = Ctx {
+                connector: &a.name,
+                target: rec.target.as_deref(),
+                hold_with: rec.hold_with,
+                max_wait_ms: d.settings.max_wait,
+                verify_window_ms: d.settings.verify_window,
+                connect_url,
+            };
+            for ev in &evs {
+                events::emit(metrics, &ctx, ev);
+            }
+        }
+    }
+}

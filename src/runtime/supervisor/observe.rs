@@ -1,0 +1,68 @@
+//! Stage 1, observe: one listing of Kafka Connect becomes an [`Observation`], with everything
+//! the later stages need per connector computed once (its target, whether it is selected, its
+//! settings, the maintenance window that applies).
+
+use std::collections::BTreeMap;
+
+use cdc_sentinel_probe::target::{Target, TargetError};
+
+use crate::config::Config;
+use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, Settings, TaskObs};
+use crate::runtime::connect::types::ExpandedMap;
+
+/// One connector as seen in this poll.
+pub(crate) struct Seen {
+    pub conn: ConnectorObs,
+    /// The database target derived for it (config file, `--db`, or its own config).
+    pub target: Result<Target, TargetError>,
+    pub selected: bool,
+    pub settings: Settings,
+}
+
+/// What one poll showed.
+pub(crate) struct Observation {
+    pub now: Millis,
+    pub connectors: BTreeMap<String, Seen>,
+}
+
+pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observation {
+    let mut connectors = BTreeMap::new();
+    for (name, ex) in list {
+        // A connector whose status is not known yet (just created) is not observed at all.
+        let Some(st) = ex.status else { continue };
+        let conn = ConnectorObs {
+            state: ConnState::parse(&st.connector.state),
+            trace: st.connector.trace,
+            tasks: st
+                .tasks
+                .into_iter()
+                .map(|t| TaskObs {
+                    id: t.id,
+                    state: ConnState::parse(&t.state),
+                    trace: t.trace,
+                })
+                .collect(),
+        };
+        let config = ex.info.map(|i| i.config).unwrap_or_default();
+        let target = cfg.target_for(&name, &config);
+        let seen = Seen {
+            conn,
+            target,
+            selected: cfg.selector.selects(&name),
+            settings: cfg.settings_for(&name),
+        };
+        connectors.insert(name, seen);
+    }
+    Observation { now, connectors }
+}
+
+/// The maintenance window that applies to a connector now, if any.
+pub(crate) fn maintenance(
+    cfg: &Config,
+    name: &str,
+    target: Option<&str>,
+    now: Millis,
+) -> Option<Maintenance> {
+    crate::core::windows::active_until(&cfg.maintenance, name, target, now)
+        .map(|ends_at| Maintenance { ends_at })
+}
