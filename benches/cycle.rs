@@ -5,6 +5,9 @@
 //!
 //! Run: cargo bench --bench cycle
 
+// A benchmark measures wall-clock time.
+#![allow(clippy::disallowed_types)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -239,6 +239,9 @@ pub struct MetricsDocArgs {
     /// `markdown` (docs/metrics.md), `readme` (the README's table) or `json` (monitoring/metrics.json).
     #[arg(long, default_value = "markdown")]
     pub format: String,
+    /// Rewrite docs/metrics.md, monitoring/metrics.json and README.md's table in place.
+    #[arg(long)]
+    pub write: bool,
 }
 
 impl ValueEnum for HoldWith {

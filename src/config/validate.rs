@@ -12,7 +12,8 @@ use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
 use super::flags::{parse_duration, HealthArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
-use crate::core::windows::{self, MaintenanceEntry, Window};
+use super::file::MaintenanceEntry;
+use crate::core::windows::{self, Window};
 use crate::core::Settings;
 use cdc_sentinel_probe::target;
 

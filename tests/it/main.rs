@@ -1,7 +1,11 @@
 //! The single integration-test binary: the agent against the simulated Kafka Connect.
 
+// Tests measure and wait on the wall clock and may block their own thread.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 mod cli;
 mod demo;
+mod layers;
 mod metrics_doc;
 mod oracle_listener;
 mod probe_cli;

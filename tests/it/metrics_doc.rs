@@ -1,51 +1,52 @@
-//! docs/metrics.md is the contract for alerts and dashboards: every metric family a running
-//! agent exports is documented there with its type and labels, and every documented metric
-//! really shows up in a scrape once the agent has been through a recovery.
+//! The metric table (src/telemetry/table.rs) is the contract for alerts and dashboards: every
+//! metric family a running agent exports is in it with its type and labels, every metric in it
+//! really shows up in a scrape once the agent has been through a recovery, and the committed
+//! docs generated from it (docs/metrics.md, the README's table, monitoring/metrics.json) are
+//! current.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use cdc_sentinel::cli::metrics_doc;
+use cdc_sentinel::telemetry::table;
 use cdc_sentinel_sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
 
 use crate::support::{Agent, Db};
 
-/// name -> (type, labels) from the metrics table of a document.
-fn documented_in(file: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let text = std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("| `cdc_sentinel_")) {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let name = cells[1].trim_matches('`').to_string();
-        let kind = cells[2].to_string();
-        let labels = cells[3]
-            .split(',')
-            .map(|l| l.trim().trim_matches('`').to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        out.insert(name, (kind, labels));
-    }
-    out
+/// name -> (type, labels) from the agent's metric table.
+fn documented() -> BTreeMap<String, (String, BTreeSet<String>)> {
+    table::ALL
+        .iter()
+        .map(|m| {
+            let labels = m.labels.iter().map(|l| l.name.to_string()).collect();
+            (m.name.to_string(), (m.kind.as_str().to_string(), labels))
+        })
+        .collect()
 }
 
-fn documented() -> BTreeMap<String, (String, BTreeSet<String>)> {
-    documented_in("docs/metrics.md")
+fn read(file: &str) -> String {
+    std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 #[test]
-fn the_readme_shows_the_same_metrics_table() {
-    let table = |f: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(format!("{}/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        text.lines()
-            .filter(|l| l.starts_with("| `cdc_sentinel_"))
-            .map(str::to_string)
-            .collect()
-    };
+fn the_committed_metric_docs_are_generated_from_the_table() {
+    let fix = "run `cargo run -- metrics-doc --write` and commit the result";
     assert_eq!(
-        table("README.md"),
-        table("docs/metrics.md"),
-        "README.md and docs/metrics.md metric tables differ"
+        read("docs/metrics.md"),
+        metrics_doc::docs_page(),
+        "docs/metrics.md differs from the metric table: {fix}"
     );
-    assert!(!documented_in("README.md").is_empty());
+    let readme = read("README.md");
+    assert_eq!(
+        metrics_doc::readme_section(&readme).as_deref(),
+        Some(table::markdown_table().as_str()),
+        "README.md's metric table differs from the metric table: {fix}"
+    );
+    assert_eq!(
+        read("monitoring/metrics.json"),
+        table::json(),
+        "monitoring/metrics.json differs from the metric table: {fix}"
+    );
 }
 
 /// name -> (type, label names seen) from a scrape.
@@ -156,7 +157,7 @@ async fn docs_and_scrape_agree() {
     let undocumented: Vec<_> = got.keys().filter(|k| !doc.contains_key(*k)).collect();
     assert!(
         undocumented.is_empty(),
-        "exported but not in docs/metrics.md: {undocumented:?}"
+        "exported but not in the metric table (src/telemetry/table.rs): {undocumented:?}"
     );
     // The target-unknown series needs a connector without a target, covered elsewhere.
     let missing: Vec<_> = doc.keys().filter(|k| !got.contains_key(*k)).collect();
