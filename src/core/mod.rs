@@ -16,6 +16,7 @@ pub mod machine;
 pub mod observe;
 pub mod record;
 pub mod settings;
+pub mod text;
 pub mod windows;
 
 /// Unix time in milliseconds.
