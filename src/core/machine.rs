@@ -101,7 +101,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     if rec.phase == Phase::Verifying && conn.state == ConnState::Running && !conn.any_failed() {
         rec.resume_seen = true;
     }
-    if human_took_over(&rec, conn, s) {
+    if human_took_over(&rec, conn, now, s) {
         d.events.push(Event::HandedBack {
             state: conn.state,
             elapsed: now.saturating_sub(rec.started_at),
@@ -212,9 +212,22 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             rec.reason = RecordReason::ResumeFailed;
             clear_failures(&mut rec);
         }
+        Phase::Resuming if !rec.resume_done && conn.state == ConnState::Running => {
+            // The resume whose answer was lost landed after all.
+            rec.resume_done = true;
+            clear_failures(&mut rec);
+            if rec.restart_pending {
+                d.actions.push(Action::RestartFailed);
+            } else {
+                let mut ev = Vec::new();
+                enter_verify(&mut rec, now, false, &mut ev);
+                d.events.extend(ev);
+            }
+        }
         Phase::Resuming => {
             if now >= rec.retry_at {
                 if !rec.resume_done {
+                    rec.resume_pending = true;
                     d.actions.push(Action::Resume);
                 }
                 if rec.restart_pending {
@@ -347,7 +360,7 @@ fn attention_of(conn: &ConnectorObs) -> Option<(Attention, Vec<String>, String)>
 }
 
 /// A connector the agent holds shows a state the agent did not ask for.
-fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
+fn human_took_over(rec: &Record, conn: &ConnectorObs, now: Millis, s: &Settings) -> bool {
     if s.dry_run {
         return false;
     }
@@ -370,9 +383,24 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
             };
             conn.state == ConnState::Running || conn.state == other_hold
         }
-        // After our resume took effect, a pause or stop is someone else's.
+        // While the agent resumes (its resume refused or not yet sent), the other hold state is
+        // a human's: a stop over the agent's pause is never resumed.
+        // RUNNING while none of its resumes can have landed is a human's resume.
+        Phase::Resuming => {
+            let other_hold = match rec.hold_with {
+                HoldWith::Pause => ConnState::Stopped,
+                HoldWith::Stop => ConnState::Paused,
+            };
+            conn.state == other_hold
+                || (conn.state == ConnState::Running && !rec.resume_done && !rec.resume_pending)
+        }
+        // After our resume took effect, a pause or stop is someone else's; so it is once the
+        // accepted resume has had far longer than its asynchronous effect takes (the agent may
+        // not have seen it take effect: a worker restarting meanwhile), never a reason to hold
+        // again over a human's pause.
         Phase::Verifying => {
-            rec.resume_seen && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
+            (rec.resume_seen || now.saturating_sub(rec.verify_started_at) >= s.confirm_timeout)
+                && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
         }
         _ => false,
     }
@@ -433,6 +461,7 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
     });
     // Resume, then restart the FAILED tasks (resume alone leaves them dead). The supervisor
     // sends them in this order and stops at the first one that fails.
+    rec.resume_pending = true;
     d.actions.push(Action::Resume);
     if rec.restart_pending {
         d.actions.push(Action::RestartFailed);
@@ -605,11 +634,15 @@ pub fn apply_result(
                 _ => "Kafka Connect does not know the connector (404)".into(),
             };
             let is_hold = matches!(action, Action::Pause | Action::Stop);
+            let maybe_landed = matches!(result, ActionResult::Unknown(_));
             if is_hold {
                 rec.hold_failures += 1;
                 // Refused for certain, or possibly landed: only the latter can make a PAUSED
                 // connector the agent's.
-                rec.hold_pending = matches!(result, ActionResult::Unknown(_));
+                rec.hold_pending = maybe_landed;
+            }
+            if action == Action::Resume {
+                rec.resume_pending = maybe_landed;
             }
             let retry_in = retry_delay(name, rec, is_hold, now, s);
             rec.action_failures += 1;
@@ -656,3 +689,7 @@ fn enter_verify(rec: &mut Record, now: Millis, dry: bool, ev: &mut Vec<Event>) {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_props.rs"]
+mod props;

@@ -1435,3 +1435,85 @@ fn a_resume_that_keeps_failing_ends_in_needs_attention() {
     w.poll(&running());
     assert_eq!(w.phase(), Phase::Watching);
 }
+
+// ---- seeds the property test (machine_props.rs) found, kept as runbook entries ----
+
+/// Resumed and accepted, but the worker restarted before the agent saw it run; by the time it
+/// lists the connector again a human has paused it. Found by the property test: the agent
+/// used to read the PAUSED state as "the resume did not hold" and pause it again (taking over
+/// the human's pause, to resume it later).
+#[test]
+fn a_pause_seen_long_after_an_accepted_resume_is_a_humans() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(
+        w.poll(&paused_failed()),
+        vec![Action::Resume, Action::RestartFailed]
+    );
+    assert_eq!(w.phase(), Phase::Verifying);
+    // The worker restarts for a long time (the agent sees nothing), a human pauses it.
+    for _ in 0..10 {
+        w.wait(MIN);
+        assert!(w.poll_with(None, ActionResult::Ok).is_empty());
+    }
+    assert!(w.poll(&paused()).is_empty(), "no pause over the human's");
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w.handed_back.is_some());
+}
+
+/// The agent's resume is refused (409) and a human stops the connector meanwhile: found by the
+/// property test, the agent used to retry its resume over the human's stop.
+#[test]
+fn a_stop_while_the_agents_resume_is_refused_is_a_humans() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll_with(Some(&paused_failed()), ActionResult::Rejected("409".into()));
+    assert_eq!(w.phase(), Phase::Resuming);
+    w.wait(5_000);
+    assert!(w.poll(&conn(ConnState::Stopped, &[])).is_empty());
+    assert_eq!(w.phase(), Phase::Watching, "handed back");
+}
+
+/// The agent's resume is refused and a human resumes it: RUNNING while none of the agent's
+/// resumes can have landed is the human's; a resume whose answer was lost that lands is the
+/// agent's own, and the recovery goes on.
+#[test]
+fn running_during_a_resume_is_a_humans_unless_the_agents_may_have_landed() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll_with(Some(&paused_failed()), ActionResult::Rejected("409".into()));
+    w.wait(500);
+    assert!(w.poll(&running()).is_empty());
+    assert_eq!(w.phase(), Phase::Watching, "the human's resume");
+
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll_with(
+        Some(&paused_failed()),
+        ActionResult::Unknown("no answer within 60s".into()),
+    );
+    w.wait(500);
+    // Its own resume landed; the FAILED task still needs its restart.
+    assert_eq!(w.poll(&failed()), vec![Action::RestartFailed]);
+    assert_eq!(w.phase(), Phase::Verifying);
+}

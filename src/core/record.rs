@@ -194,6 +194,11 @@ pub struct Record {
     /// existed were written ahead of their request, so it defaults to set.
     #[serde(default = "yes")]
     pub hold_pending: bool,
+    /// Like `hold_pending`, for the resume: written ahead, it may have landed (sent, or its
+    /// outcome unknown); a known rejection clears it. A RUNNING connector while the agent's
+    /// resume can not have landed is a human's resume.
+    #[serde(default = "yes")]
+    pub resume_pending: bool,
     /// Failed hold requests in this recovery (for the "could not hold it" line).
     #[serde(default)]
     pub hold_failures: u32,
@@ -271,6 +276,7 @@ impl Record {
             hold_with: s.hold_with,
             hold_sent_at: None,
             hold_pending: false,
+            resume_pending: false,
             hold_failures: 0,
             last_error: None,
             failing_since: None,
