@@ -130,6 +130,7 @@ step "amtool routes: critical pages, warning does not" check_am_routes
 step "no configuration instruction says sed" no_sed_instructions
 step "Alertmanager end to end: routing, grouping, inhibition" python3 alerts/tests/alertmanager_e2e.py
 step "Prometheus end to end: every dashboard query" python3 alerts/tests/dashboards_e2e.py
+step "Prometheus end to end: every dashboard query, non-default knobs" python3 alerts/tests/dashboards_e2e.py --config monitoring/tests/odd.yaml
 
 echo
 if ((failed)); then

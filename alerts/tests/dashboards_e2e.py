@@ -35,7 +35,8 @@ def values(metric, label):
     return next(lb["values"] for lb in TABLE[metric]["labels"] if lb["name"] == label)
 
 
-JOB, INSTANCE, STANDBY = "cdc-sentinel", "127.0.0.1:10150", "127.0.0.1:10151"
+INSTANCE, STANDBY = "127.0.0.1:10150", "127.0.0.1:10151"
+BASE = {"job": "cdc-sentinel"}  # the labels the knobs' selector selects; set in main()
 STEP = 15
 SPAN = 2 * 3600
 STATES = values("cdc_sentinel_connector_state", "state")
@@ -51,7 +52,7 @@ def free_port():
 
 
 def labels(**kv):
-    kv = {"job": JOB, "instance": kv.pop("_instance", INSTANCE), **kv}
+    kv = {**BASE, "instance": kv.pop("_instance", INSTANCE), **kv}
     return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
 
 
@@ -177,6 +178,16 @@ def synthetic(end):
 
 
 def main():
+    global BASE
+    config = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--config":
+        config = sys.argv[2]
+    elif len(sys.argv) != 1:
+        print("usage: dashboards_e2e.py [--config KNOBS.yaml]", file=sys.stderr)
+        return 2
+    sys.path.insert(0, os.path.join(REPO, "monitoring"))
+    from lib import knobs
+    BASE = knobs.load(os.path.join(REPO, "monitoring", "config.yaml"), config)["_"]["test_labels"]
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if not prometheus or not promtool:
         print("dashboards_e2e: prometheus/promtool not found; install them with "
@@ -187,7 +198,9 @@ def main():
     failures = []
     try:
         queries_path = os.path.join(tmp, "queries.jsonl")
-        r = subprocess.run([sys.executable, GENERATE, "--list-queries", queries_path, "--var", f"job={JOB}"],
+        r = subprocess.run([sys.executable, GENERATE, "--list-queries", queries_path]
+                           + [a for k, v in BASE.items() for a in ("--var", f"{k}={v}")]
+                           + (["--config", config] if config else []),
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout + r.stderr, file=sys.stderr)
