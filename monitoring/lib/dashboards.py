@@ -213,7 +213,6 @@ class Dashboards:
     def queries(self):
         C, J, T, cl = self.C, self.J, self.T, self.c.by
         conn = cl("connector")
-        ci = cl("instance")
         cic = cl("instance", "connector")
         q = {}
         # fleet, now

@@ -89,7 +89,7 @@ class Override(unittest.TestCase):
         # a label value the agent no longer has
         for m in table["metrics"]:
             if m["name"] == "cdc_sentinel_recovery_phase":
-                m["labels"][1]["values"].remove("timed_out")
+                next(lb for lb in m["labels"] if lb["name"] == "phase")["values"].remove("timed_out")
         path = os.path.join(self.tmp, "metrics.json")
         with open(path, "w") as f:
             json.dump(table, f)
