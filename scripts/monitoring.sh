@@ -15,7 +15,7 @@
 # An unknown knob is an error that names it (exit 2). When promtool is installed, the rules are
 # checked and their unit tests (timed from your knobs) run on the result.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+REPO="$(cd "$(dirname "$0")/.." && pwd)" # paths in the arguments stay relative to where you are
 export PYTHONDONTWRITEBYTECODE=1
 
 python3 -c 'import yaml' 2>/dev/null || {
@@ -30,7 +30,7 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --out=*) out="${args[$i]#--out=}" ;;
   esac
 done
-python3 monitoring/generate.py "$@"
+python3 "$REPO/monitoring/generate.py" "$@"
 if [[ -n "$out" ]]; then
   if command -v promtool >/dev/null 2>&1; then
     promtool check rules "$out/alerts/cdc-sentinel.rules.yml"
