@@ -147,6 +147,31 @@ pub enum RecordReason {
     UnclassifiedFailure,
     /// The agent's resume kept failing past its bound: the connector is still held.
     ResumeFailed,
+    /// RUNNING, heartbeats configured, and its committed offset does not advance.
+    Stalled,
+}
+
+/// How the agent holds and resumes a connector (the `manager` label).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Manager {
+    /// The Kafka Connect REST API (pause/stop/resume).
+    Rest,
+    /// Strimzi's operator, through the connector's KafkaConnector `spec.state`.
+    Strimzi,
 }
 
 impl From<HoldReason> for RecordReason {
@@ -331,7 +356,14 @@ impl Record {
     }
 }
 
-labels!(Phase, HoldWith, AfterTimeout, HoldReason, RecordReason);
+labels!(
+    Phase,
+    HoldWith,
+    AfterTimeout,
+    HoldReason,
+    RecordReason,
+    Manager
+);
 
 fn yes() -> bool {
     true

@@ -40,6 +40,7 @@ fn label_values_are_escaped() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance: false,
+        manager: crate::core::Manager::Rest,
     }]);
     let text = m.render();
     assert!(
@@ -68,6 +69,7 @@ fn maintenance_active_for_every_selected_connector() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance,
+        manager: crate::core::Manager::Rest,
     };
     m.set_connectors(vec![
         view("inv", true, true),
