@@ -235,10 +235,11 @@ impl Strimzi {
     pub async fn new(opts: Options, observer: impl Fn(&RequestEvent) + Send + Sync + 'static) -> Result<Self, Error> {
         opts.validate()?;
         let mut config = load_config(opts.kubeconfig.as_deref()).await?;
-        // Each attempt is ours to count and time; the whole request is bounded below.
+        // Each attempt is ours to count and time; the whole request is bounded in `call`
+        // (kube's own timeouts only as a backstop, so the message is always ours).
         config.default_retry = false;
-        config.read_timeout = Some(opts.request_timeout);
-        config.connect_timeout = Some(opts.request_timeout.min(Duration::from_secs(10)));
+        config.read_timeout = Some(opts.request_timeout + Duration::from_secs(1));
+        config.connect_timeout = Some(opts.request_timeout + Duration::from_secs(1));
         let server = display_server(&config.cluster_url);
         let namespace = opts.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| {

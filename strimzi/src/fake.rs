@@ -94,6 +94,8 @@ pub struct Fault {
     pub verb: Option<String>,
     /// Only requests for this object name.
     pub name: Option<String>,
+    /// Only requests whose query has this parameter (e.g. `continue`).
+    pub with_query: Option<String>,
     pub action: FaultAction,
     /// Applies this many times, then goes away; `None`: until cleared.
     pub times: Option<u32>,
@@ -110,11 +112,22 @@ pub enum FaultAction {
     Hang,
     /// Close the connection without an answer.
     Close,
+    /// Another client writes first: this merge patch is applied to the named object (as field
+    /// manager `other-client`) just before the request is handled, as a concurrent write would
+    /// be. A patch of ours decided on the earlier version then meets a real 409.
+    Mutate(Value),
 }
 
 impl Fault {
     pub fn status(verb: &str, code: u16) -> Self {
-        Fault { verb: Some(verb.into()), name: None, action: FaultAction::Status(code), times: None }
+        Fault { verb: Some(verb.into()), name: None, with_query: None, action: FaultAction::Status(code), times: None }
+    }
+    pub fn action(verb: &str, action: FaultAction) -> Self {
+        Fault { verb: Some(verb.into()), name: None, with_query: None, action, times: None }
+    }
+    pub fn with_query(mut self, key: &str) -> Self {
+        self.with_query = Some(key.into());
+        self
     }
     pub fn times(mut self, n: u32) -> Self {
         self.times = Some(n);
@@ -657,7 +670,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let fault = {
         let mut st = shared.state.lock().unwrap();
         let idx = st.faults.iter().position(|f| {
-            f.verb.as_deref().is_none_or(|v| v == verb) && f.name.as_ref().is_none_or(|n| Some(n) == name.as_ref())
+            f.verb.as_deref().is_none_or(|v| v == verb)
+                && f.name.as_ref().is_none_or(|n| Some(n) == name.as_ref())
+                && f.with_query.as_ref().is_none_or(|k| query.contains_key(k))
         });
         idx.map(|i| {
             let f = st.faults[i].clone();
@@ -686,6 +701,17 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             std::future::pending::<()>().await;
         }
         Some(FaultAction::Close) => return Err(Closed),
+        Some(FaultAction::Mutate(p)) => {
+            if let Some(n) = &name {
+                let mut st = shared.state.lock().unwrap();
+                let _ = st.patch(&ns_of, n, "v1beta2", Patcher::Merge(&p), Sub::Main, "other-client", false);
+                if p.get("status").is_some() {
+                    let _ = st.patch(&ns_of, n, "v1beta2", Patcher::Merge(&p), Sub::Status, "other-client", false);
+                }
+                drop(st);
+                shared.changed.send_modify(|g| *g += 1);
+            }
+        }
         None => {}
     }
 
