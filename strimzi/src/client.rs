@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Verb};
 use crate::model::{
-    cut, ApiVersion, Hold, RawList, RawObject, Resource, Snapshot, CLUSTER_LABEL, GROUP, PLURAL, RESOURCE,
+    cut, ApiVersion, Hold, RawList, RawObject, Resource, Snapshot, CLUSTER_LABEL, GROUP, PLURAL,
+    RESOURCE,
 };
 use crate::patch::{self, Declined, Outcome, Restart, Step};
 
@@ -84,8 +85,14 @@ impl Options {
                 "the field manager must be 1-128 printable ASCII characters without spaces".into(),
             ));
         }
-        if self.request_timeout.is_zero() || self.conflict_attempts == 0 || self.page_size == 0 || self.max_resources == 0 {
-            return Err(Error::Config("request timeout, conflict attempts, page size and maximum must be > 0".into()));
+        if self.request_timeout.is_zero()
+            || self.conflict_attempts == 0
+            || self.page_size == 0
+            || self.max_resources == 0
+        {
+            return Err(Error::Config(
+                "request timeout, conflict attempts, page size and maximum must be > 0".into(),
+            ));
         }
         Ok(())
     }
@@ -94,7 +101,8 @@ impl Options {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -103,7 +111,8 @@ fn is_label_value(s: &str) -> bool {
     let ok_end = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && ok_end(s.chars().next())
         && ok_end(s.chars().last())
 }
@@ -149,7 +158,10 @@ pub enum View {
     /// It failed: the agent knows neither which connectors are Strimzi-managed nor what
     /// humans did to them. Blind means still: no action on any connector that is, or may be,
     /// Strimzi-managed.
-    Blind { error: Error, last_success: Option<SystemTime> },
+    Blind {
+        error: Error,
+        last_success: Option<SystemTime>,
+    },
 }
 
 /// Whether a connector is managed through a `KafkaConnector`.
@@ -232,7 +244,10 @@ impl Strimzi {
     /// Finds the API the standard way and builds the client; sends no request (so the agent
     /// starts, and says it is blind, while the API is down). `KUBECONFIG` when set, else the
     /// pod's service account when in a pod, else `~/.kube/config`.
-    pub async fn new(opts: Options, observer: impl Fn(&RequestEvent) + Send + Sync + 'static) -> Result<Self, Error> {
+    pub async fn new(
+        opts: Options,
+        observer: impl Fn(&RequestEvent) + Send + Sync + 'static,
+    ) -> Result<Self, Error> {
         opts.validate()?;
         let mut config = load_config(opts.kubeconfig.as_deref()).await?;
         // Each attempt is ours to count and time; the whole request is bounded in `call`
@@ -241,7 +256,10 @@ impl Strimzi {
         config.read_timeout = Some(opts.request_timeout + Duration::from_secs(1));
         config.connect_timeout = Some(opts.request_timeout + Duration::from_secs(1));
         let server = display_server(&config.cluster_url);
-        let namespace = opts.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
+        let namespace = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config).map_err(|e| {
             Error::Config(format!(
                 "cannot build the Kubernetes client for {server}: {}",
@@ -260,11 +278,20 @@ impl Strimzi {
         observer: impl Fn(&RequestEvent) + Send + Sync + 'static,
     ) -> Result<Self, Error> {
         opts.validate()?;
-        let namespace = opts.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+        let namespace = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
         Self::assemble(client, opts, namespace, server.into(), Arc::new(observer))
     }
 
-    fn assemble(client: kube::Client, opts: Options, namespace: String, server: String, observer: Observer) -> Result<Self, Error> {
+    fn assemble(
+        client: kube::Client,
+        opts: Options,
+        namespace: String,
+        server: String,
+        observer: Observer,
+    ) -> Result<Self, Error> {
         if !is_dns_label(&namespace) {
             return Err(Error::Config(format!(
                 "the namespace {:?} (from the kubeconfig or service account) is not valid. Fix: pass --strimzi-namespace",
@@ -315,14 +342,21 @@ impl Strimzi {
         })?;
         let served: Vec<String> = group["versions"]
             .as_array()
-            .map(|vs| vs.iter().filter_map(|v| v["version"].as_str().map(String::from)).collect())
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|v| v["version"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut tried = Vec::new();
         for v in [ApiVersion::V1, ApiVersion::V1beta2] {
             if !served.iter().any(|s| s == v.as_str()) {
                 continue;
             }
-            let list = match self.get_json(Operation::Discover, &format!("/apis/{}", v.group_version())).await {
+            let list = match self
+                .get_json(Operation::Discover, &format!("/apis/{}", v.group_version()))
+                .await
+            {
                 Ok(l) => l,
                 Err(f) if f.code == Some(404) => {
                     tried.push(format!("{} (404)", v.group_version()));
@@ -342,7 +376,10 @@ impl Strimzi {
         Err(self.not_installed(if tried.is_empty() {
             format!("{GROUP} serves {served:?}: neither v1 nor v1beta2")
         } else {
-            format!("no served version of {GROUP} has {PLURAL}: {}", tried.join(", "))
+            format!(
+                "no served version of {GROUP} has {PLURAL}: {}",
+                tried.join(", ")
+            )
         }))
     }
 
@@ -353,7 +390,10 @@ impl Strimzi {
                 *self.inner.last_success.lock().unwrap() = Some(s.taken_at);
                 View::Fresh(s)
             }
-            Err(error) => View::Blind { error, last_success: self.last_success() },
+            Err(error) => View::Blind {
+                error,
+                last_success: self.last_success(),
+            },
         }
     }
 
@@ -373,7 +413,9 @@ impl Strimzi {
             };
             let req = kube::core::Request::new(self.collection_path(api))
                 .list(&lp)
-                .map_err(|e| self.malformed(Verb::List, format!("cannot build the request: {e}")))?;
+                .map_err(|e| {
+                    self.malformed(Verb::List, format!("cannot build the request: {e}"))
+                })?;
             let body = match self.call(Operation::List, Verb::List, req, None).await {
                 Ok(b) => b,
                 // The continue token outlived etcd's compaction: one fresh start.
@@ -392,8 +434,9 @@ impl Strimzi {
                 }
                 Err(f) => return Err(f.error),
             };
-            let page: RawList = serde_json::from_slice(&body)
-                .map_err(|e| self.malformed(Verb::List, format!("not a {}List: {e}", crate::model::KIND)))?;
+            let page: RawList = serde_json::from_slice(&body).map_err(|e| {
+                self.malformed(Verb::List, format!("not a {}List: {e}", crate::model::KIND))
+            })?;
             if resources.len() + page.items.len() > opts.max_resources {
                 return Err(Error::TooMany {
                     resource: RESOURCE.into(),
@@ -403,7 +446,9 @@ impl Strimzi {
                 });
             }
             for item in page.items {
-                let r = item.into_resource().map_err(|e| self.malformed(Verb::List, e))?;
+                let r = item
+                    .into_resource()
+                    .map_err(|e| self.malformed(Verb::List, e))?;
                 resources.insert(r.name.clone(), r);
             }
             if list_rv.is_empty() || token.is_none() {
@@ -430,7 +475,10 @@ impl Strimzi {
         let req = kube::core::Request::new(self.collection_path(api))
             .get(name, &Default::default())
             .map_err(|e| self.malformed(Verb::Get, format!("cannot build the request: {e}")))?;
-        let body = self.call(Operation::Get, Verb::Get, req, Some(name)).await.map_err(|f| f.error)?;
+        let body = self
+            .call(Operation::Get, Verb::Get, req, Some(name))
+            .await
+            .map_err(|f| f.error)?;
         self.parse_object(Verb::Get, &body)
     }
 
@@ -476,7 +524,11 @@ impl Strimzi {
     }
 
     /// Read, decide, patch with the read `resourceVersion`; on 409 read and decide again.
-    async fn write(&self, name: &str, decide: impl Fn(&Resource) -> Step) -> Result<(Outcome, Option<Resource>), Error> {
+    async fn write(
+        &self,
+        name: &str,
+        decide: impl Fn(&Resource) -> Step,
+    ) -> Result<(Outcome, Option<Resource>), Error> {
         let attempts = self.inner.opts.conflict_attempts;
         for attempt in 1..=attempts {
             let current = self.get(name).await?;
@@ -487,7 +539,12 @@ impl Strimzi {
             match self.patch(name, &body).await {
                 Ok(after) => {
                     let rv = after.resource_version.clone();
-                    return Ok((Outcome::Written { resource_version: rv }, Some(after)));
+                    return Ok((
+                        Outcome::Written {
+                            resource_version: rv,
+                        },
+                        Some(after),
+                    ));
                 }
                 Err(f) if f.code == Some(409) => {
                     if attempt < attempts {
@@ -507,7 +564,10 @@ impl Strimzi {
     }
 
     async fn patch(&self, name: &str, body: &Value) -> Result<Resource, Failure> {
-        let api = self.ensure_api().await.map_err(|error| Failure { code: None, error })?;
+        let api = self
+            .ensure_api()
+            .await
+            .map_err(|error| Failure { code: None, error })?;
         let pp = PatchParams {
             field_manager: Some(self.inner.opts.field_manager.clone()),
             // Unknown fields (spec.state on a CRD that lacks it) fail the request instead of
@@ -519,10 +579,16 @@ impl Strimzi {
             .patch(name, &pp, &Patch::Merge(body))
             .map_err(|e| Failure {
                 code: None,
-                                error: self.malformed(Verb::Patch, format!("cannot build the request: {e}")),
+                error: self.malformed(Verb::Patch, format!("cannot build the request: {e}")),
             })?;
-        let text = self.call(Operation::Patch, Verb::Patch, req, Some(name)).await?;
-        self.parse_object(Verb::Patch, &text).map_err(|error| Failure { code: Some(200), error })
+        let text = self
+            .call(Operation::Patch, Verb::Patch, req, Some(name))
+            .await?;
+        self.parse_object(Verb::Patch, &text)
+            .map_err(|error| Failure {
+                code: Some(200),
+                error,
+            })
     }
 
     async fn ensure_api(&self) -> Result<ApiVersion, Error> {
@@ -533,7 +599,11 @@ impl Strimzi {
     }
 
     fn collection_path(&self, api: ApiVersion) -> String {
-        format!("/apis/{}/namespaces/{}/{PLURAL}", api.group_version(), self.inner.namespace)
+        format!(
+            "/apis/{}/namespaces/{}/{PLURAL}",
+            api.group_version(),
+            self.inner.namespace
+        )
     }
 
     fn parse_object(&self, verb: Verb, body: &[u8]) -> Result<Resource, Error> {
@@ -543,20 +613,32 @@ impl Strimzi {
     }
 
     async fn get_json(&self, op: Operation, path: &str) -> Result<Value, Failure> {
-        let req = http::Request::get(path).body(Vec::new()).expect("a static path is a valid URI");
+        let req = http::Request::get(path)
+            .body(Vec::new())
+            .expect("a static path is a valid URI");
         let body = self.call(op, Verb::Get, req, None).await?;
         serde_json::from_slice(&body).map_err(|e| Failure {
             code: Some(200),
-                        error: self.malformed(Verb::Get, format!("{path} is not JSON: {e}")),
+            error: self.malformed(Verb::Get, format!("{path} is not JSON: {e}")),
         })
     }
 
     /// Sends one request, bounded and observed; non-2xx answers become a [`Failure`].
-    async fn call(&self, op: Operation, verb: Verb, req: http::Request<Vec<u8>>, name: Option<&str>) -> Result<Vec<u8>, Failure> {
+    async fn call(
+        &self,
+        op: Operation,
+        verb: Verb,
+        req: http::Request<Vec<u8>>,
+        name: Option<&str>,
+    ) -> Result<Vec<u8>, Failure> {
         let started = tokio::time::Instant::now();
         let timeout = self.inner.opts.request_timeout;
         let res = tokio::time::timeout(timeout, async {
-            let res = self.inner.client.send(req.map(kube::client::Body::from)).await?;
+            let res = self
+                .inner
+                .client
+                .send(req.map(kube::client::Body::from))
+                .await?;
             let code = res.status().as_u16();
             let body = http_body_util::Limited::new(res.into_body(), MAX_BODY_BYTES)
                 .collect()
@@ -568,16 +650,28 @@ impl Strimzi {
         let result = match res {
             Err(_) => Err(Failure {
                 code: None,
-                                error: self.unreachable(format!("no answer within {}", humantime::format_duration(timeout))),
+                error: self.unreachable(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timeout)
+                )),
             }),
-            Ok(Err(e)) => Err(Failure { code: None, error: self.transport(e) }),
+            Ok(Err(e)) => Err(Failure {
+                code: None,
+                error: self.transport(e),
+            }),
             Ok(Ok((code, Err(e)))) => {
-                let detail = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                let detail = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     format!("answer larger than {} MiB", MAX_BODY_BYTES >> 20)
                 } else {
                     format!("answer cut off: {}", error_chain(e.as_ref()))
                 };
-                Err(Failure { code: Some(code), error: self.unreachable(detail) })
+                Err(Failure {
+                    code: Some(code),
+                    error: self.unreachable(detail),
+                })
             }
             Ok(Ok((code, Ok(body)))) if (200..300).contains(&code) => Ok((code, body)),
             Ok(Ok((code, Ok(body)))) => Err(self.failure(verb, code, &body, name)),
@@ -586,7 +680,12 @@ impl Strimzi {
             Ok((code, _)) => (Some(*code), None),
             Err(f) => (f.code, Some(f.error.kind())),
         };
-        let event = RequestEvent { operation: op, code, seconds: started.elapsed().as_secs_f64(), error };
+        let event = RequestEvent {
+            operation: op,
+            code,
+            seconds: started.elapsed().as_secs_f64(),
+            error,
+        };
         (self.inner.observer)(&event);
         result.map(|(_, body)| body)
     }
@@ -630,7 +729,10 @@ impl Strimzi {
             },
             _ => Error::Server { verb, code, reason, resource: RESOURCE.into(), namespace: ns, message },
         };
-        Failure { code: Some(code), error }
+        Failure {
+            code: Some(code),
+            error,
+        }
     }
 
     fn transport(&self, e: kube::Error) -> Error {
@@ -644,15 +746,26 @@ impl Strimzi {
     }
 
     fn unreachable(&self, detail: String) -> Error {
-        Error::Unreachable { server: self.inner.server.clone(), detail }
+        Error::Unreachable {
+            server: self.inner.server.clone(),
+            detail,
+        }
     }
 
     fn not_installed(&self, detail: String) -> Error {
-        Error::NotInstalled { server: self.inner.server.clone(), detail }
+        Error::NotInstalled {
+            server: self.inner.server.clone(),
+            detail,
+        }
     }
 
     fn malformed(&self, verb: Verb, detail: String) -> Error {
-        Error::Malformed { verb, resource: RESOURCE.into(), namespace: self.inner.namespace.clone(), detail: cut(&detail, 300) }
+        Error::Malformed {
+            verb,
+            resource: RESOURCE.into(),
+            namespace: self.inner.namespace.clone(),
+            detail: cut(&detail, 300),
+        }
     }
 }
 
@@ -680,11 +793,19 @@ async fn load_config(explicit: Option<&std::path::Path>) -> Result<kube::Config,
     if let Some(path) = explicit {
         let shown = path.display().to_string();
         let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-            Error::Config(format!("cannot read the kubeconfig {shown}: {}. Fix: point it at a valid kubeconfig", kubeconfig_error(&e)))
+            Error::Config(format!(
+                "cannot read the kubeconfig {shown}: {}. Fix: point it at a valid kubeconfig",
+                kubeconfig_error(&e)
+            ))
         })?;
-        return kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.map_err(|e| {
-            Error::Config(format!("cannot use the kubeconfig {shown}: {}", kubeconfig_error(&e)))
-        });
+        return kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .map_err(|e| {
+                Error::Config(format!(
+                    "cannot use the kubeconfig {shown}: {}",
+                    kubeconfig_error(&e)
+                ))
+            });
     }
     let kubeconfig_env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
     if kubeconfig_env.is_none() && std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
@@ -757,8 +878,14 @@ mod tests {
     #[test]
     fn options_are_checked_like_the_api_server_does() {
         assert!(Options::new("my-connect").validate().is_ok());
-        let e = Options::new("my connect").validate().unwrap_err().to_string();
-        assert!(e.contains("--strimzi-cluster") && e.contains("metadata.name"), "{e}");
+        let e = Options::new("my connect")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--strimzi-cluster") && e.contains("metadata.name"),
+            "{e}"
+        );
         assert!(Options::new("").validate().is_err());
         assert!(Options::new("a".repeat(64)).validate().is_err());
         let mut o = Options::new("c");
@@ -770,7 +897,10 @@ mod tests {
     #[test]
     fn the_user_is_read_from_a_403_message() {
         let m = r#"kafkaconnectors.kafka.strimzi.io "inv" is forbidden: User "system:serviceaccount:cdc:cdc-sentinel" cannot patch resource "kafkaconnectors" in API group "kafka.strimzi.io" in the namespace "kafka""#;
-        assert_eq!(forbidden_user(m).as_deref(), Some("system:serviceaccount:cdc:cdc-sentinel"));
+        assert_eq!(
+            forbidden_user(m).as_deref(),
+            Some("system:serviceaccount:cdc:cdc-sentinel")
+        );
         assert_eq!(forbidden_user("nope"), None);
     }
 

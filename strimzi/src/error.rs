@@ -53,7 +53,11 @@ pub enum Error {
 
     /// 404 on one object.
     #[error("Kubernetes API: 404: {resource} {name:?} not found in namespace {namespace:?} (deleted meanwhile?)")]
-    NotFound { resource: String, name: String, namespace: String },
+    NotFound {
+        resource: String,
+        name: String,
+        namespace: String,
+    },
 
     /// The Strimzi custom resource definitions are missing, or serve neither v1 nor v1beta2.
     #[error("Kubernetes API at {server}: {detail}. Fix: install Strimzi 0.38 or later (its CRDs), or run without --strimzi-cluster")]
@@ -61,7 +65,13 @@ pub enum Error {
 
     /// 409 after the bounded re-read-and-retry.
     #[error("Kubernetes API: 409 Conflict: {resource} {name:?} in namespace {namespace:?} kept changing under {attempts} attempts to {verb} it (re-read each time); nothing was overwritten, the next poll decides again")]
-    Conflict { verb: Verb, resource: String, name: String, namespace: String, attempts: u32 },
+    Conflict {
+        verb: Verb,
+        resource: String,
+        name: String,
+        namespace: String,
+        attempts: u32,
+    },
 
     /// No HTTP answer: refused, reset, TLS failure, DNS, timeout.
     #[error("Kubernetes API at {server} unreachable ({detail}): no action is taken on Strimzi-managed connectors until it answers")]
@@ -69,23 +79,53 @@ pub enum Error {
 
     /// 5xx, 429 and other answers that say "not now".
     #[error("Kubernetes API: {code} {reason} on {verb} {resource} in namespace {namespace:?}: {message}")]
-    Server { verb: Verb, code: u16, reason: String, resource: String, namespace: String, message: String },
+    Server {
+        verb: Verb,
+        code: u16,
+        reason: String,
+        resource: String,
+        namespace: String,
+        message: String,
+    },
 
     /// 400/422: the API server rejected the request itself (schema, bad patch).
     #[error("Kubernetes API: {code} {reason}: {verb} {resource} {name:?} in namespace {namespace:?} rejected: {message}")]
-    Rejected { verb: Verb, code: u16, reason: String, resource: String, name: String, namespace: String, message: String },
+    Rejected {
+        verb: Verb,
+        code: u16,
+        reason: String,
+        resource: String,
+        name: String,
+        namespace: String,
+        message: String,
+    },
 
     /// The CRD has no `spec.state` (Strimzi before 0.38).
     #[error("{resource} {name:?} in namespace {namespace:?}: {detail}. Fix: upgrade Strimzi to 0.38 or later (spec.state), or exclude the connector from the agent")]
-    Unsupported { resource: String, name: String, namespace: String, detail: String },
+    Unsupported {
+        resource: String,
+        name: String,
+        namespace: String,
+        detail: String,
+    },
 
     /// An answer that is not what the API documents.
     #[error("Kubernetes API: unexpected answer to {verb} {resource} in namespace {namespace:?}: {detail}")]
-    Malformed { verb: Verb, resource: String, namespace: String, detail: String },
+    Malformed {
+        verb: Verb,
+        resource: String,
+        namespace: String,
+        detail: String,
+    },
 
     /// More resources than the agent will hold in memory.
     #[error("Kubernetes API: more than {max} {resource} labelled strimzi.io/cluster={cluster} in namespace {namespace:?}; the agent will not act on so many")]
-    TooMany { resource: String, namespace: String, cluster: String, max: usize },
+    TooMany {
+        resource: String,
+        namespace: String,
+        cluster: String,
+        max: usize,
+    },
 }
 
 fn forbidden_text(verb: &Verb, resource: &str, namespace: &str, user: Option<&str>) -> String {
@@ -96,7 +136,10 @@ fn forbidden_text(verb: &Verb, resource: &str, namespace: &str, user: Option<&st
             crate::shell_quote(namespace),
             crate::shell_quote(u)
         ),
-        None => format!("kubectl auth can-i {verb} {resource} -n {}", crate::shell_quote(namespace)),
+        None => format!(
+            "kubectl auth can-i {verb} {resource} -n {}",
+            crate::shell_quote(namespace)
+        ),
     };
     format!(
         "Kubernetes API: 403 Forbidden: cannot {verb} {resource} in namespace {namespace:?}{who}. \

@@ -75,7 +75,10 @@ pub struct FakeConfig {
 
 impl Default for FakeConfig {
     fn default() -> Self {
-        let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+        let n = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
         FakeConfig {
             versions: vec!["v1", "v1beta2"],
             state_field: true,
@@ -120,10 +123,22 @@ pub enum FaultAction {
 
 impl Fault {
     pub fn status(verb: &str, code: u16) -> Self {
-        Fault { verb: Some(verb.into()), name: None, with_query: None, action: FaultAction::Status(code), times: None }
+        Fault {
+            verb: Some(verb.into()),
+            name: None,
+            with_query: None,
+            action: FaultAction::Status(code),
+            times: None,
+        }
     }
     pub fn action(verb: &str, action: FaultAction) -> Self {
-        Fault { verb: Some(verb.into()), name: None, with_query: None, action, times: None }
+        Fault {
+            verb: Some(verb.into()),
+            name: None,
+            with_query: None,
+            action,
+            times: None,
+        }
     }
     pub fn with_query(mut self, key: &str) -> Self {
         self.with_query = Some(key.into());
@@ -241,7 +256,11 @@ impl FakeApi {
         });
         let listener = bind("127.0.0.1:0".parse().unwrap())?;
         let addr = listener.local_addr()?;
-        let fake = FakeApi { shared, addr, acceptor: Mutex::new(None) };
+        let fake = FakeApi {
+            shared,
+            addr,
+            acceptor: Mutex::new(None),
+        };
         fake.serve(listener);
         Ok(fake)
     }
@@ -250,7 +269,9 @@ impl FakeApi {
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let s = shared.clone();
                 let conn = tokio::spawn(serve_connection(s, stream));
                 let mut conns = shared.conns.lock().unwrap();
@@ -272,7 +293,11 @@ impl FakeApi {
 
     /// Writes a kubeconfig for this server (context namespace `namespace`) and returns its
     /// path.
-    pub fn write_kubeconfig(&self, dir: &Path, namespace: &str) -> std::io::Result<std::path::PathBuf> {
+    pub fn write_kubeconfig(
+        &self,
+        dir: &Path,
+        namespace: &str,
+    ) -> std::io::Result<std::path::PathBuf> {
         let user = match self.token() {
             Some(t) => format!("    token: {t}\n"),
             None => "    {}\n".into(),
@@ -349,7 +374,13 @@ impl FakeApi {
     }
 
     /// A `KafkaConnector` named `name`, labelled for `cluster`, with `spec.state` if given.
-    pub fn create_connector(&self, namespace: &str, name: &str, cluster: &str, state: Option<&str>) -> Value {
+    pub fn create_connector(
+        &self,
+        namespace: &str,
+        name: &str,
+        cluster: &str,
+        state: Option<&str>,
+    ) -> Value {
         let mut spec = json!({"class": "io.debezium.connector.postgresql.PostgresConnector", "tasksMax": 1,
                               "config": {"database.hostname": "db", "database.password": "${secrets:cdc/db:password}"}});
         if let Some(s) = state {
@@ -362,14 +393,24 @@ impl FakeApi {
     /// The stored object (as served by `v1beta2`, the widest schema), if any.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Value> {
         let st = self.shared.state.lock().unwrap();
-        st.objects.get(&(namespace.to_string(), name.to_string())).map(|o| versioned(o, "v1beta2"))
+        st.objects
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|o| versioned(o, "v1beta2"))
     }
 
     /// A human's edit, like `kubectl patch --type merge` (no HTTP; not logged): merge patch
     /// under field manager `kubectl-patch`.
     pub fn human_patch(&self, namespace: &str, name: &str, patch: Value) -> Result<Value, String> {
         let mut st = self.shared.state.lock().unwrap();
-        let r = st.patch(namespace, name, "v1beta2", Patcher::Merge(&patch), Sub::Main, "kubectl-patch", false);
+        let r = st.patch(
+            namespace,
+            name,
+            "v1beta2",
+            Patcher::Merge(&patch),
+            Sub::Main,
+            "kubectl-patch",
+            false,
+        );
         drop(st);
         self.notify();
         r.map_err(|(c, b)| format!("{c}: {}", b["message"]))
@@ -411,7 +452,13 @@ impl FakeApi {
     /// (`spec.state`, else `spec.pause`, else running) and with any restart annotation (0.48+
     /// values), removes carried-out restart annotations, and writes `status` (observed
     /// generation, the state `connect` reports) when it changed. Stops when the handle drops.
-    pub fn spawn_operator<F>(&self, namespace: &str, cluster: &str, period: Duration, mut connect: F) -> OperatorHandle
+    pub fn spawn_operator<F>(
+        &self,
+        namespace: &str,
+        cluster: &str,
+        period: Duration,
+        mut connect: F,
+    ) -> OperatorHandle
     where
         F: FnMut(OperatorCall) -> String + Send + 'static,
     {
@@ -425,7 +472,10 @@ impl FakeApi {
                     let st = shared.state.lock().unwrap();
                     st.objects
                         .iter()
-                        .filter(|((n, _), o)| *n == ns && o["metadata"]["labels"]["strimzi.io/cluster"] == cluster.as_str())
+                        .filter(|((n, _), o)| {
+                            *n == ns
+                                && o["metadata"]["labels"]["strimzi.io/cluster"] == cluster.as_str()
+                        })
                         .map(|((_, name), o)| (name.clone(), o.clone()))
                         .collect()
                 };
@@ -434,18 +484,24 @@ impl FakeApi {
                     let generation = obj["metadata"]["generation"].clone();
                     let mut status = obj.get("status").cloned().unwrap_or(json!({}));
                     if ann["strimzi.io/pause-reconciliation"] == "true" {
-                        status["conditions"] = json!([{"type": "ReconciliationPaused", "status": "True"}]);
+                        status["conditions"] =
+                            json!([{"type": "ReconciliationPaused", "status": "True"}]);
                     } else {
                         let desired = match obj["spec"]["state"].as_str() {
                             Some(s) => s.to_string(),
                             None if obj["spec"]["pause"] == true => "paused".into(),
                             None => "running".into(),
                         };
-                        let observed = connect(OperatorCall::Reconcile { name: name.clone(), desired });
+                        let observed = connect(OperatorCall::Reconcile {
+                            name: name.clone(),
+                            desired,
+                        });
                         let mut remove = Map::new();
                         if let Some(v) = ann["strimzi.io/restart"].as_str() {
                             let words: Vec<&str> = v.split(',').map(str::trim).collect();
-                            let flags = words.iter().all(|w| matches!(*w, "includeTasks" | "onlyFailed"));
+                            let flags = words
+                                .iter()
+                                .all(|w| matches!(*w, "includeTasks" | "onlyFailed"));
                             if v.eq_ignore_ascii_case("true") || flags {
                                 connect(OperatorCall::Restart {
                                     name: name.clone(),
@@ -455,23 +511,46 @@ impl FakeApi {
                                 remove.insert("strimzi.io/restart".into(), Value::Null);
                             }
                         }
-                        if let Some(id) = ann["strimzi.io/restart-task"].as_str().and_then(|s| s.parse().ok()) {
-                            connect(OperatorCall::RestartTask { name: name.clone(), task: id });
+                        if let Some(id) = ann["strimzi.io/restart-task"]
+                            .as_str()
+                            .and_then(|s| s.parse().ok())
+                        {
+                            connect(OperatorCall::RestartTask {
+                                name: name.clone(),
+                                task: id,
+                            });
                             remove.insert("strimzi.io/restart-task".into(), Value::Null);
                         }
                         if !remove.is_empty() {
                             let mut st = shared.state.lock().unwrap();
                             let p = json!({"metadata": {"annotations": remove}});
-                            let _ = st.patch(&ns, &name, "v1beta2", Patcher::Merge(&p), Sub::Main, "strimzi-cluster-operator", false);
+                            let _ = st.patch(
+                                &ns,
+                                &name,
+                                "v1beta2",
+                                Patcher::Merge(&p),
+                                Sub::Main,
+                                "strimzi-cluster-operator",
+                                false,
+                            );
                         }
                         status["observedGeneration"] = generation;
-                        status["connectorStatus"] = json!({"name": name, "connector": {"state": observed}});
+                        status["connectorStatus"] =
+                            json!({"name": name, "connector": {"state": observed}});
                         status["conditions"] = json!([{"type": "Ready", "status": "True"}]);
                     }
                     if obj.get("status") != Some(&status) {
                         let mut st = shared.state.lock().unwrap();
                         let p = json!({"status": status});
-                        let _ = st.patch(&ns, &name, "v1beta2", Patcher::Merge(&p), Sub::Status, "strimzi-cluster-operator", false);
+                        let _ = st.patch(
+                            &ns,
+                            &name,
+                            "v1beta2",
+                            Patcher::Merge(&p),
+                            Sub::Status,
+                            "strimzi-cluster-operator",
+                            false,
+                        );
                     }
                 }
                 shared.changed.send_modify(|g| *g += 1);
@@ -493,7 +572,11 @@ pub enum OperatorCall {
     /// Kafka Connect reports it (`RUNNING`, ...).
     Reconcile { name: String, desired: String },
     /// `POST /connectors/{name}/restart?includeTasks=..&onlyFailed=..` (the return is ignored).
-    Restart { name: String, include_tasks: bool, only_failed: bool },
+    Restart {
+        name: String,
+        include_tasks: bool,
+        only_failed: bool,
+    },
     /// `POST /connectors/{name}/tasks/{task}/restart` (the return is ignored).
     RestartTask { name: String, task: u32 },
 }
@@ -520,7 +603,9 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
         let s = shared.clone();
         async move { handle(s, req).await }
     });
-    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, svc)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,8 +629,16 @@ enum Route {
     Apis,
     Group,
     GroupVersion(String),
-    Collection { version: String, ns: Option<String> },
-    Object { version: String, ns: String, name: String, sub: Sub },
+    Collection {
+        version: String,
+        ns: Option<String>,
+    },
+    Object {
+        version: String,
+        ns: String,
+        name: String,
+        sub: Sub,
+    },
     Unknown,
 }
 
@@ -562,15 +655,27 @@ fn route(path: &str) -> Route {
         ["apis"] => Route::Apis,
         ["apis", g] if *g == GROUP => Route::Group,
         ["apis", g, v] if *g == GROUP => Route::GroupVersion(v.to_string()),
-        ["apis", g, v, p] if *g == GROUP && *p == PLURAL => Route::Collection { version: v.to_string(), ns: None },
-        ["apis", g, v, "namespaces", ns, p] if *g == GROUP && *p == PLURAL => {
-            Route::Collection { version: v.to_string(), ns: Some(ns.to_string()) }
-        }
-        ["apis", g, v, "namespaces", ns, p, name] if *g == GROUP && *p == PLURAL => {
-            Route::Object { version: v.to_string(), ns: ns.to_string(), name: name.to_string(), sub: Sub::Main }
-        }
+        ["apis", g, v, p] if *g == GROUP && *p == PLURAL => Route::Collection {
+            version: v.to_string(),
+            ns: None,
+        },
+        ["apis", g, v, "namespaces", ns, p] if *g == GROUP && *p == PLURAL => Route::Collection {
+            version: v.to_string(),
+            ns: Some(ns.to_string()),
+        },
+        ["apis", g, v, "namespaces", ns, p, name] if *g == GROUP && *p == PLURAL => Route::Object {
+            version: v.to_string(),
+            ns: ns.to_string(),
+            name: name.to_string(),
+            sub: Sub::Main,
+        },
         ["apis", g, v, "namespaces", ns, p, name, "status"] if *g == GROUP && *p == PLURAL => {
-            Route::Object { version: v.to_string(), ns: ns.to_string(), name: name.to_string(), sub: Sub::Status }
+            Route::Object {
+                version: v.to_string(),
+                ns: ns.to_string(),
+                name: name.to_string(),
+                sub: Sub::Status,
+            }
         }
         _ => Route::Unknown,
     }
@@ -593,7 +698,8 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -622,7 +728,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let body_bytes = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body_bytes = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let body_json: Option<Value> = serde_json::from_slice(&body_bytes).ok();
     let route = route(&path);
     let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
@@ -630,7 +741,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         (Route::Api | Route::Apis | Route::Group | Route::GroupVersion(_), _) => ("discover", None),
         (Route::Collection { .. }, "GET") if watching => ("watch", None),
         (Route::Collection { .. }, "GET") => ("list", None),
-        (Route::Collection { .. }, "POST") => ("create", body_json.as_ref().and_then(|b| b["metadata"]["name"].as_str().map(String::from))),
+        (Route::Collection { .. }, "POST") => (
+            "create",
+            body_json
+                .as_ref()
+                .and_then(|b| b["metadata"]["name"].as_str().map(String::from)),
+        ),
         (Route::Object { name, .. }, "GET") => ("get", Some(name.clone())),
         (Route::Object { name, .. }, "PATCH") => ("patch", Some(name.clone())),
         (Route::Object { name, .. }, "PUT") => ("update", Some(name.clone())),
@@ -645,7 +761,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             query: query.clone(),
             content_type: content_type.clone(),
             field_manager: query.get("fieldManager").cloned(),
-            body: if body_bytes.is_empty() { None } else { Some(body_json.clone().unwrap_or(Value::String(String::from_utf8_lossy(&body_bytes).into()))) },
+            body: if body_bytes.is_empty() {
+                None
+            } else {
+                Some(
+                    body_json
+                        .clone()
+                        .unwrap_or(Value::String(String::from_utf8_lossy(&body_bytes).into())),
+                )
+            },
             code: 0,
         });
         st.log.len() - 1
@@ -662,7 +786,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     if let Some(t) = token {
         if auth.as_deref() != Some(format!("Bearer {t}").as_str()) {
             set_code(401);
-            return Ok(status_response(401, "Unauthorized", "Unauthorized", json!({})));
+            return Ok(status_response(
+                401,
+                "Unauthorized",
+                "Unauthorized",
+                json!({}),
+            ));
         }
     }
 
@@ -694,7 +823,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Some(FaultAction::Status(code)) => {
             let user = shared.state.lock().unwrap().cfg.user.clone();
             set_code(code);
-            return Ok(fault_response(code, verb, name.as_deref(), &ns_of, &user, &route));
+            return Ok(fault_response(
+                code,
+                verb,
+                name.as_deref(),
+                &ns_of,
+                &user,
+                &route,
+            ));
         }
         Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
         Some(FaultAction::Hang) => {
@@ -704,9 +840,25 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         Some(FaultAction::Mutate(p)) => {
             if let Some(n) = &name {
                 let mut st = shared.state.lock().unwrap();
-                let _ = st.patch(&ns_of, n, "v1beta2", Patcher::Merge(&p), Sub::Main, "other-client", false);
+                let _ = st.patch(
+                    &ns_of,
+                    n,
+                    "v1beta2",
+                    Patcher::Merge(&p),
+                    Sub::Main,
+                    "other-client",
+                    false,
+                );
                 if p.get("status").is_some() {
-                    let _ = st.patch(&ns_of, n, "v1beta2", Patcher::Merge(&p), Sub::Status, "other-client", false);
+                    let _ = st.patch(
+                        &ns_of,
+                        n,
+                        "v1beta2",
+                        Patcher::Merge(&p),
+                        Sub::Status,
+                        "other-client",
+                        false,
+                    );
                 }
                 drop(st);
                 shared.changed.send_modify(|g| *g += 1);
@@ -719,15 +871,33 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         let served: Vec<&'static str> = shared.state.lock().unwrap().cfg.versions.clone();
         let unserved = |v: &str| !served.contains(&v);
         match route {
-            Route::Api if method == "GET" => json_response(200, json!({"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})),
+            Route::Api if method == "GET" => json_response(
+                200,
+                json!({"kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]}),
+            ),
             Route::Apis if method == "GET" => {
-                let groups = if served.is_empty() { vec![] } else { vec![group_json(&served)] };
-                json_response(200, json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+                let groups = if served.is_empty() {
+                    vec![]
+                } else {
+                    vec![group_json(&served)]
+                };
+                json_response(
+                    200,
+                    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+                )
             }
-            Route::Group if method == "GET" && !served.is_empty() => json_response(200, group_json(&served)),
-            Route::GroupVersion(v) if method == "GET" && !unserved(&v) => json_response(200, resource_list(&v)),
-            Route::Collection { version, .. } | Route::Object { version, .. } if unserved(&version) => not_found_path(),
+            Route::Group if method == "GET" && !served.is_empty() => {
+                json_response(200, group_json(&served))
+            }
+            Route::GroupVersion(v) if method == "GET" && !unserved(&v) => {
+                json_response(200, resource_list(&v))
+            }
+            Route::Collection { version, .. } | Route::Object { version, .. }
+                if unserved(&version) =>
+            {
+                not_found_path()
+            }
             Route::Collection { version, ns } if method == "GET" && watching => {
                 set_code(200);
                 return Ok(start_watch(shared.clone(), version, ns, &query));
@@ -739,21 +909,40 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                     Err((c, b)) => json_response(c, b),
                 }
             }
-            Route::Collection { version, ns: Some(ns) } if method == "POST" => {
+            Route::Collection {
+                version,
+                ns: Some(ns),
+            } if method == "POST" => {
                 let r = match &body_json {
-                    None => Err((400, bad_request("the body of the request is not valid JSON"))),
-                    Some(b) => shared.state.lock().unwrap().create(&ns, b.clone(), &version, strict(&query), &manager(&query)),
+                    None => Err((
+                        400,
+                        bad_request("the body of the request is not valid JSON"),
+                    )),
+                    Some(b) => shared.state.lock().unwrap().create(
+                        &ns,
+                        b.clone(),
+                        &version,
+                        strict(&query),
+                        &manager(&query),
+                    ),
                 };
                 finish(&shared, r, 201)
             }
-            Route::Object { version, ns, name, .. } if method == "GET" => {
+            Route::Object {
+                version, ns, name, ..
+            } if method == "GET" => {
                 let st = shared.state.lock().unwrap();
                 match st.objects.get(&(ns.clone(), name.clone())) {
                     Some(o) => json_response(200, versioned(o, &version)),
                     None => json_response(404, not_found_body(&name)),
                 }
             }
-            Route::Object { version, ns, name, sub } if method == "PATCH" => {
+            Route::Object {
+                version,
+                ns,
+                name,
+                sub,
+            } if method == "PATCH" => {
                 let r = match content_type.as_deref() {
                     Some("application/merge-patch+json") | Some("application/json-patch+json") => match &body_json {
                         None => Err((400, bad_request("error decoding patch: the body is not valid JSON"))),
@@ -781,19 +970,52 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                 };
                 finish(&shared, r, 200)
             }
-            Route::Object { version, ns, name, sub } if method == "PUT" => {
+            Route::Object {
+                version,
+                ns,
+                name,
+                sub,
+            } if method == "PUT" => {
                 let r = match &body_json {
-                    None => Err((400, bad_request("the body of the request is not valid JSON"))),
-                    Some(b) => shared.state.lock().unwrap().replace(&ns, &name, &version, b.clone(), sub, &manager(&query), strict(&query)),
+                    None => Err((
+                        400,
+                        bad_request("the body of the request is not valid JSON"),
+                    )),
+                    Some(b) => shared.state.lock().unwrap().replace(
+                        &ns,
+                        &name,
+                        &version,
+                        b.clone(),
+                        sub,
+                        &manager(&query),
+                        strict(&query),
+                    ),
                 };
                 finish(&shared, r, 200)
             }
-            Route::Object { version, ns, name, sub: Sub::Main } if method == "DELETE" => {
-                let r = shared.state.lock().unwrap().delete(&ns, &name).map(|o| versioned(&o, &version));
+            Route::Object {
+                version,
+                ns,
+                name,
+                sub: Sub::Main,
+            } if method == "DELETE" => {
+                let r = shared
+                    .state
+                    .lock()
+                    .unwrap()
+                    .delete(&ns, &name)
+                    .map(|o| versioned(&o, &version));
                 finish(&shared, r, 200)
             }
             Route::Unknown | Route::Group | Route::GroupVersion(_) => not_found_path(),
-            _ => status_response(405, "MethodNotAllowed", &format!("the server does not allow this method on the requested resource ({method})"), json!({})),
+            _ => status_response(
+                405,
+                "MethodNotAllowed",
+                &format!(
+                    "the server does not allow this method on the requested resource ({method})"
+                ),
+                json!({}),
+            ),
         }
     };
     set_code(resp.status().as_u16());
@@ -805,7 +1027,9 @@ fn strict(q: &BTreeMap<String, String>) -> bool {
 }
 
 fn manager(q: &BTreeMap<String, String>) -> String {
-    q.get("fieldManager").cloned().unwrap_or_else(|| "unknown".into())
+    q.get("fieldManager")
+        .cloned()
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Wakes watches on success and answers.
@@ -825,7 +1049,11 @@ fn group_json(served: &[&str]) -> Value {
         .map(|v| json!({"groupVersion": format!("{GROUP}/{v}"), "version": v}))
         .collect();
     // Kubernetes version priority: GA before beta.
-    let preferred = if served.contains(&"v1") { "v1" } else { served[0] };
+    let preferred = if served.contains(&"v1") {
+        "v1"
+    } else {
+        served[0]
+    };
     json!({"kind": "APIGroup", "apiVersion": "v1", "name": GROUP, "versions": versions,
            "preferredVersion": {"groupVersion": format!("{GROUP}/{preferred}"), "version": preferred}})
 }
@@ -845,7 +1073,11 @@ fn json_response(code: u16, v: Value) -> Response<BoxBody> {
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(v.to_string())).map_err(|e: Infallible| match e {}).boxed())
+        .body(
+            Full::new(Bytes::from(v.to_string()))
+                .map_err(|e: Infallible| match e {})
+                .boxed(),
+        )
         .unwrap()
 }
 
@@ -867,7 +1099,12 @@ fn bad_request(message: &str) -> Value {
 }
 
 fn not_found_path() -> Response<BoxBody> {
-    status_response(404, "NotFound", "the server could not find the requested resource", json!({}))
+    status_response(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+        json!({}),
+    )
 }
 
 fn not_found_body(name: &str) -> Value {
@@ -879,9 +1116,18 @@ fn not_found_body(name: &str) -> Value {
     )
 }
 
-fn fault_response(code: u16, verb: &str, name: Option<&str>, ns: &str, user: &str, route: &Route) -> Response<BoxBody> {
+fn fault_response(
+    code: u16,
+    verb: &str,
+    name: Option<&str>,
+    ns: &str,
+    user: &str,
+    route: &Route,
+) -> Response<BoxBody> {
     let resource = match route {
-        Route::Object { sub: Sub::Status, .. } => format!("{PLURAL}/status"),
+        Route::Object {
+            sub: Sub::Status, ..
+        } => format!("{PLURAL}/status"),
         _ => PLURAL.to_string(),
     };
     match code {
@@ -949,7 +1195,15 @@ type ApiResult = Result<Value, (u16, Value)>;
 
 impl State {
     fn spec_fields(&self, version: &str) -> Vec<&'static str> {
-        let mut f = vec!["class", "tasksMax", "autoRestart", "version", "config", "listOffsets", "alterOffsets"];
+        let mut f = vec![
+            "class",
+            "tasksMax",
+            "autoRestart",
+            "version",
+            "config",
+            "listOffsets",
+            "alterOffsets",
+        ];
         if self.cfg.state_field {
             f.push("state");
         }
@@ -960,12 +1214,25 @@ impl State {
     }
 
     /// Schema checks and pruning of an object about to be stored.
-    fn validate(&self, obj: &mut Value, version: &str, strict: bool, name: &str) -> Result<(), (u16, Value)> {
+    fn validate(
+        &self,
+        obj: &mut Value,
+        version: &str,
+        strict: bool,
+        name: &str,
+    ) -> Result<(), (u16, Value)> {
         let allowed = self.spec_fields(version);
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-            let unknown: Vec<String> = spec.keys().filter(|k| !allowed.contains(&k.as_str())).cloned().collect();
+            let unknown: Vec<String> = spec
+                .keys()
+                .filter(|k| !allowed.contains(&k.as_str()))
+                .cloned()
+                .collect();
             if strict && !unknown.is_empty() {
-                let fields: Vec<String> = unknown.iter().map(|k| format!("unknown field \"spec.{k}\"")).collect();
+                let fields: Vec<String> = unknown
+                    .iter()
+                    .map(|k| format!("unknown field \"spec.{k}\""))
+                    .collect();
                 return Err((
                     400,
                     bad_request(&format!(
@@ -1018,7 +1285,14 @@ impl State {
 
     fn record(&mut self, ty: EventType, ns: &str, name: &str, old: Option<Value>, new: Value) {
         let rv = self.rv;
-        self.events.push_back(Event { rv, ty, ns: ns.into(), name: name.into(), old, new });
+        self.events.push_back(Event {
+            rv,
+            ty,
+            ns: ns.into(),
+            name: name.into(),
+            old,
+            new,
+        });
         while self.events.len() > HISTORY {
             if let Some(e) = self.events.pop_front() {
                 self.compacted = e.rv;
@@ -1026,7 +1300,14 @@ impl State {
         }
     }
 
-    fn create(&mut self, ns: &str, mut obj: Value, version: &str, strict: bool, manager: &str) -> ApiResult {
+    fn create(
+        &mut self,
+        ns: &str,
+        mut obj: Value,
+        version: &str,
+        strict: bool,
+        manager: &str,
+    ) -> ApiResult {
         let name = match obj["metadata"]["name"].as_str() {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => {
@@ -1045,33 +1326,55 @@ impl State {
         if self.objects.contains_key(&(ns.into(), name.clone())) {
             return Err((
                 409,
-                status_body(409, "AlreadyExists", &format!("{PLURAL}.{GROUP} {name:?} already exists"),
-                    json!({"name": name, "group": GROUP, "kind": PLURAL})),
+                status_body(
+                    409,
+                    "AlreadyExists",
+                    &format!("{PLURAL}.{GROUP} {name:?} already exists"),
+                    json!({"name": name, "group": GROUP, "kind": PLURAL}),
+                ),
             ));
         }
         self.validate(&mut obj, version, strict, &name)?;
         let rv = self.next_rv();
         self.uid += 1;
         let now = rfc3339(SystemTime::now());
-        let meta = obj["metadata"].as_object_mut().expect("metadata is an object");
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("metadata is an object");
         meta.insert("namespace".into(), json!(ns));
-        meta.insert("uid".into(), json!(format!("00000000-0000-4000-8000-{:012x}", self.uid)));
+        meta.insert(
+            "uid".into(),
+            json!(format!("00000000-0000-4000-8000-{:012x}", self.uid)),
+        );
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
         meta.insert("generation".into(), json!(1));
         meta.insert("creationTimestamp".into(), json!(now));
-        meta.insert("managedFields".into(), json!([managed_entry(manager, "Update", version, None)]));
+        meta.insert(
+            "managedFields".into(),
+            json!([managed_entry(manager, "Update", version, None)]),
+        );
         let mut stored = versioned(&obj, version);
         let m = stored.as_object_mut().unwrap();
         m.remove("apiVersion");
         m.remove("kind");
         m.remove("status"); // the status subresource: create ignores it
-        self.objects.insert((ns.into(), name.clone()), stored.clone());
+        self.objects
+            .insert((ns.into(), name.clone()), stored.clone());
         self.record(EventType::Added, ns, &name, None, stored.clone());
         Ok(versioned(&stored, version))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn patch(&mut self, ns: &str, name: &str, version: &str, p: Patcher, sub: Sub, manager: &str, strict: bool) -> ApiResult {
+    fn patch(
+        &mut self,
+        ns: &str,
+        name: &str,
+        version: &str,
+        p: Patcher,
+        sub: Sub,
+        manager: &str,
+        strict: bool,
+    ) -> ApiResult {
         let Some(current) = self.objects.get(&(ns.into(), name.into())).cloned() else {
             return Err((404, not_found_body(name)));
         };
@@ -1079,25 +1382,37 @@ impl State {
         match p {
             Patcher::Merge(patch) => {
                 if !patch.is_object() {
-                    return Err((400, bad_request("error decoding patch: a merge patch must be a JSON object")));
+                    return Err((
+                        400,
+                        bad_request("error decoding patch: a merge patch must be a JSON object"),
+                    ));
                 }
                 merge_patch(&mut doc, patch);
             }
-            Patcher::Json(patch) => {
-                if let Err(msg) = json_patch(&mut doc, patch) {
-                    return Err(msg);
-                }
-            }
+            Patcher::Json(patch) => json_patch(&mut doc, patch)?,
         }
         self.store_update(ns, name, version, current, doc, sub, manager, strict)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn replace(&mut self, ns: &str, name: &str, version: &str, doc: Value, sub: Sub, manager: &str, strict: bool) -> ApiResult {
+    fn replace(
+        &mut self,
+        ns: &str,
+        name: &str,
+        version: &str,
+        doc: Value,
+        sub: Sub,
+        manager: &str,
+        strict: bool,
+    ) -> ApiResult {
         let Some(current) = self.objects.get(&(ns.into(), name.into())).cloned() else {
             return Err((404, not_found_body(name)));
         };
-        if doc["metadata"]["resourceVersion"].as_str().unwrap_or("").is_empty() {
+        if doc["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+        {
             return Err((
                 422,
                 status_body(422, "Invalid", &format!("{KIND}.{GROUP} {name:?} is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"),
@@ -1122,15 +1437,24 @@ impl State {
         strict: bool,
     ) -> ApiResult {
         if doc["metadata"]["name"].as_str() != Some(name) {
-            return Err((400, bad_request(&format!(
-                "the name of the object ({}) does not match the name on the URL ({name})",
-                doc["metadata"]["name"].as_str().unwrap_or("")
-            ))));
+            return Err((
+                400,
+                bad_request(&format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    doc["metadata"]["name"].as_str().unwrap_or("")
+                )),
+            ));
         }
-        if doc["metadata"]["namespace"].as_str().is_some_and(|n| n != ns) {
+        if doc["metadata"]["namespace"]
+            .as_str()
+            .is_some_and(|n| n != ns)
+        {
             return Err((400, bad_request("the namespace of the provided object does not match the namespace sent on the request")));
         }
-        let current_rv = current["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+        let current_rv = current["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         match doc["metadata"]["resourceVersion"].as_str() {
             Some(rv) if !rv.is_empty() && rv != current_rv => {
                 return Err((
@@ -1149,7 +1473,15 @@ impl State {
                 self.validate(&mut doc, version, strict, name)?;
                 let cur_meta = current["metadata"].as_object().cloned().unwrap_or_default();
                 let mut meta = doc["metadata"].as_object().cloned().unwrap_or_default();
-                for fixed in ["uid", "creationTimestamp", "generation", "resourceVersion", "managedFields", "namespace", "deletionTimestamp"] {
+                for fixed in [
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "resourceVersion",
+                    "managedFields",
+                    "namespace",
+                    "deletionTimestamp",
+                ] {
                     match cur_meta.get(fixed) {
                         Some(v) => meta.insert(fixed.into(), v.clone()),
                         None => meta.remove(fixed),
@@ -1185,10 +1517,19 @@ impl State {
             next["metadata"]["generation"] = json!(g + 1);
         }
         next["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let subresource = if sub == Sub::Status { Some("status") } else { None };
+        let subresource = if sub == Sub::Status {
+            Some("status")
+        } else {
+            None
+        };
         let entry = managed_entry(manager, "Update", version, subresource);
-        let mut managed: Vec<Value> = next["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
-        managed.retain(|m| !(m["manager"] == entry["manager"] && m["subresource"] == entry["subresource"]));
+        let mut managed: Vec<Value> = next["metadata"]["managedFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        managed.retain(|m| {
+            !(m["manager"] == entry["manager"] && m["subresource"] == entry["subresource"])
+        });
         managed.push(entry);
         next["metadata"]["managedFields"] = Value::Array(managed);
         self.objects.insert((ns.into(), name.into()), next.clone());
@@ -1235,7 +1576,9 @@ impl State {
             .map_err(|m| (400, bad_request(&m)))?;
         let limit: usize = match q.get("limit") {
             None => 0,
-            Some(l) => l.parse().map_err(|_| (400, bad_request(&format!("limit: invalid value {l:?}"))))?,
+            Some(l) => l
+                .parse()
+                .map_err(|_| (400, bad_request(&format!("limit: invalid value {l:?}"))))?,
         };
         // A continue token: "<rv>/<namespace>/<name>" of the last item served.
         let (at_rv, after) = match q.get("continue").filter(|c| !c.is_empty()) {
@@ -1243,7 +1586,10 @@ impl State {
                 let mut parts = tok.splitn(3, '/');
                 let rv = parts.next().and_then(|r| r.parse::<u64>().ok());
                 let (Some(rv), Some(n), Some(m)) = (rv, parts.next(), parts.next()) else {
-                    return Err((400, bad_request("continue key is not valid: illegal base64 data")));
+                    return Err((
+                        400,
+                        bad_request("continue key is not valid: illegal base64 data"),
+                    ));
                 };
                 (rv, Some((n.to_string(), m.to_string())))
             }
@@ -1259,22 +1605,38 @@ impl State {
         };
         let matching: Vec<(&(String, String), &Value)> = objs
             .iter()
-            .filter(|((n, _), o)| ns.is_none_or(|ns| ns == n) && labels.matches(o) && fields.matches(o))
+            .filter(|((n, _), o)| {
+                ns.is_none_or(|ns| ns == n) && labels.matches(o) && fields.matches(o)
+            })
             .filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a))
             .collect();
-        let take = if limit == 0 { matching.len() } else { limit.min(matching.len()) };
-        let items: Vec<Value> = matching[..take].iter().map(|(_, o)| versioned(o, version)).collect();
+        let take = if limit == 0 {
+            matching.len()
+        } else {
+            limit.min(matching.len())
+        };
+        let items: Vec<Value> = matching[..take]
+            .iter()
+            .map(|(_, o)| versioned(o, version))
+            .collect();
         let mut meta = json!({"resourceVersion": at_rv.to_string()});
         if take < matching.len() {
             let (n, m) = matching[take - 1].0;
             meta["continue"] = json!(format!("{at_rv}/{n}/{m}"));
             meta["remainingItemCount"] = json!(matching.len() - take);
         }
-        Ok(json!({"apiVersion": format!("{GROUP}/{version}"), "kind": format!("{KIND}List"), "metadata": meta, "items": items}))
+        Ok(
+            json!({"apiVersion": format!("{GROUP}/{version}"), "kind": format!("{KIND}List"), "metadata": meta, "items": items}),
+        )
     }
 }
 
-fn managed_entry(manager: &str, operation: &str, version: &str, subresource: Option<&str>) -> Value {
+fn managed_entry(
+    manager: &str,
+    operation: &str,
+    version: &str,
+    subresource: Option<&str>,
+) -> Value {
     let mut e = json!({"manager": manager, "operation": operation, "apiVersion": format!("{GROUP}/{version}"),
                        "time": rfc3339(SystemTime::now()), "fieldsType": "FieldsV1"});
     if let Some(s) = subresource {
@@ -1309,25 +1671,41 @@ fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), (u16, Value)> {
     let unprocessable = |msg: String| {
         (
             422,
-            status_body(422, "Invalid", "the server rejected our request due to an error in our request",
-                json!({"causes": [{"reason": "UnexpectedServerResponse", "message": msg}]})),
+            status_body(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+                json!({"causes": [{"reason": "UnexpectedServerResponse", "message": msg}]}),
+            ),
         )
     };
     let Some(ops) = patch.as_array() else {
-        return Err((400, bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")));
+        return Err((
+            400,
+            bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch"),
+        ));
     };
     let mut work = doc.clone();
     for op in ops {
         let kind = op["op"].as_str().unwrap_or("");
-        let path = op["path"].as_str().ok_or_else(|| (400, bad_request("JSON patch operation has no path")))?;
+        let path = op["path"]
+            .as_str()
+            .ok_or_else(|| (400, bad_request("JSON patch operation has no path")))?;
         let result = match kind {
-            "add" => pointer_add(&mut work, path, op.get("value").cloned().unwrap_or(Value::Null)),
+            "add" => pointer_add(
+                &mut work,
+                path,
+                op.get("value").cloned().unwrap_or(Value::Null),
+            ),
             "remove" => pointer_remove(&mut work, path).map(|_| ()),
             "replace" => {
                 if work.pointer(path).is_none() {
-                    Err(format!("replace operation does not apply: doc is missing key: {path}"))
+                    Err(format!(
+                        "replace operation does not apply: doc is missing key: {path}"
+                    ))
                 } else {
-                    *work.pointer_mut(path).unwrap() = op.get("value").cloned().unwrap_or(Value::Null);
+                    *work.pointer_mut(path).unwrap() =
+                        op.get("value").cloned().unwrap_or(Value::Null);
                     Ok(())
                 }
             }
@@ -1338,7 +1716,9 @@ fn json_patch(doc: &mut Value, patch: &Value) -> Result<(), (u16, Value)> {
             "move" | "copy" => {
                 let from = op["from"].as_str().unwrap_or("");
                 match work.pointer(from).cloned() {
-                    None => Err(format!("{kind} operation does not apply: doc is missing from path: {from}")),
+                    None => Err(format!(
+                        "{kind} operation does not apply: doc is missing from path: {from}"
+                    )),
                     Some(v) => {
                         if kind == "move" {
                             let _ = pointer_remove(&mut work, from);
@@ -1359,7 +1739,9 @@ fn split_pointer(path: &str) -> Result<(String, String), String> {
     if path.is_empty() {
         return Err("cannot operate on the document root".into());
     }
-    let i = path.rfind('/').ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
+    let i = path
+        .rfind('/')
+        .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
     let last = path[i + 1..].replace("~1", "/").replace("~0", "~");
     Ok((path[..i].to_string(), last))
 }
@@ -1381,10 +1763,14 @@ fn pointer_add(doc: &mut Value, path: &str, value: Value) -> Result<(), String> 
                     a.insert(i, value);
                     Ok(())
                 }
-                _ => Err(format!("add operation does not apply: index out of bounds: {path}")),
+                _ => Err(format!(
+                    "add operation does not apply: index out of bounds: {path}"
+                )),
             }
         }
-        _ => Err(format!("add operation does not apply: doc is missing path: {path}")),
+        _ => Err(format!(
+            "add operation does not apply: doc is missing path: {path}"
+        )),
     }
 }
 
@@ -1436,10 +1822,17 @@ impl Selector {
         }
         for p in parts {
             let p = p.trim();
-            let bad = || format!("unable to parse requirement: found '{p}', expected: key, operator and values");
+            let bad = || {
+                format!(
+                    "unable to parse requirement: found '{p}', expected: key, operator and values"
+                )
+            };
             let set = |rest: &str| -> Result<Vec<String>, String> {
                 let rest = rest.trim();
-                let inner = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(bad)?;
+                let inner = rest
+                    .strip_prefix('(')
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(bad)?;
                 Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
             };
             let req = if let Some(k) = p.strip_prefix('!') {
@@ -1504,7 +1897,11 @@ impl FieldSelector {
 
     fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(k, eq, v)| {
-            let field = if k == "metadata.name" { "name" } else { "namespace" };
+            let field = if k == "metadata.name" {
+                "name"
+            } else {
+                "namespace"
+            };
             (obj["metadata"][field].as_str() == Some(v.as_str())) == *eq
         })
     }
@@ -1520,27 +1917,45 @@ struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
 impl Body for ChannelBody {
     type Data = Bytes;
     type Error = std::io::Error;
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
 }
 
-fn start_watch(shared: Arc<Shared>, version: String, ns: Option<String>, q: &BTreeMap<String, String>) -> Response<BoxBody> {
+fn start_watch(
+    shared: Arc<Shared>,
+    version: String,
+    ns: Option<String>,
+    q: &BTreeMap<String, String>,
+) -> Response<BoxBody> {
     let labels = match Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or("")) {
         Ok(s) => s,
         Err(m) => return json_response(400, bad_request(&m)),
     };
-    let fields = match FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or("")) {
-        Ok(s) => s,
-        Err(m) => return json_response(400, bad_request(&m)),
-    };
+    let fields =
+        match FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or("")) {
+            Ok(s) => s,
+            Err(m) => return json_response(400, bad_request(&m)),
+        };
     let bookmarks = q.get("allowWatchBookmarks").map(String::as_str) == Some("true");
     let initial_events = q.get("sendInitialEvents").map(String::as_str) == Some("true");
-    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(Duration::from_secs);
-    let requested: Option<u64> = q.get("resourceVersion").filter(|r| !r.is_empty()).and_then(|r| r.parse().ok());
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let requested: Option<u64> = q
+        .get("resourceVersion")
+        .filter(|r| !r.is_empty())
+        .and_then(|r| r.parse().ok());
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
-    let matches = move |ns_name: &str, o: &Value| ns.as_deref().is_none_or(|n| n == ns_name) && labels.matches(o) && fields.matches(o);
-    let line = |ty: &str, obj: Value| Bytes::from(format!("{}\n", json!({"type": ty, "object": obj})));
+    let matches = move |ns_name: &str, o: &Value| {
+        ns.as_deref().is_none_or(|n| n == ns_name) && labels.matches(o) && fields.matches(o)
+    };
+    let line =
+        |ty: &str, obj: Value| Bytes::from(format!("{}\n", json!({"type": ty, "object": obj})));
     tokio::spawn(async move {
         let mut changed = shared.changed.subscribe();
         let mut kill = shared.kill_watches.subscribe();
@@ -1554,7 +1969,10 @@ fn start_watch(shared: Arc<Shared>, version: String, ns: Option<String>, q: &BTr
                 Some(rv) if rv != 0 && !initial_events => {
                     if rv < st.compacted {
                         let msg = format!("too old resource version: {rv} ({})", st.compacted);
-                        let _ = tx.try_send(Ok(line("ERROR", status_body(410, "Expired", &msg, json!({}))))) ;
+                        let _ = tx.try_send(Ok(line(
+                            "ERROR",
+                            status_body(410, "Expired", &msg, json!({})),
+                        )));
                         return;
                     }
                     (rv, Vec::new())
@@ -1601,7 +2019,11 @@ fn start_watch(shared: Arc<Shared>, version: String, ns: Option<String>, q: &BTr
                         (_, false, false) => None,
                     };
                     if let Some(ty) = ty {
-                        let mut obj = if is || e.ty == EventType::Deleted { e.new.clone() } else { e.old.clone().unwrap() };
+                        let mut obj = if is || e.ty == EventType::Deleted {
+                            e.new.clone()
+                        } else {
+                            e.old.clone().unwrap()
+                        };
                         obj["metadata"]["resourceVersion"] = json!(e.rv.to_string());
                         out.push(line(ty.as_str(), versioned(&obj, &version)));
                     }
@@ -1657,7 +2079,10 @@ fn start_watch(shared: Arc<Shared>, version: String, ns: Option<String>, q: &BTr
 
 /// `YYYY-MM-DDTHH:MM:SSZ`
 fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -1669,7 +2094,12 @@ fn rfc3339(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -1688,20 +2118,45 @@ mod tests {
 
     #[test]
     fn json_patch_follows_rfc_6902() {
-        let mut d = json!({"metadata": {"annotations": {"a/b": "1"}}, "spec": {"state": "running"}});
-        json_patch(&mut d, &json!([
-            {"op": "test", "path": "/spec/state", "value": "running"},
-            {"op": "replace", "path": "/spec/state", "value": "paused"},
-            {"op": "remove", "path": "/metadata/annotations/a~1b"},
-            {"op": "add", "path": "/metadata/annotations/x", "value": "y"}
-        ]))
+        let mut d =
+            json!({"metadata": {"annotations": {"a/b": "1"}}, "spec": {"state": "running"}});
+        json_patch(
+            &mut d,
+            &json!([
+                {"op": "test", "path": "/spec/state", "value": "running"},
+                {"op": "replace", "path": "/spec/state", "value": "paused"},
+                {"op": "remove", "path": "/metadata/annotations/a~1b"},
+                {"op": "add", "path": "/metadata/annotations/x", "value": "y"}
+            ]),
+        )
         .unwrap();
-        assert_eq!(d, json!({"metadata": {"annotations": {"x": "y"}}, "spec": {"state": "paused"}}));
-        let (code, body) = json_patch(&mut d, &json!([{"op": "test", "path": "/spec/state", "value": "running"}])).unwrap_err();
+        assert_eq!(
+            d,
+            json!({"metadata": {"annotations": {"x": "y"}}, "spec": {"state": "paused"}})
+        );
+        let (code, body) = json_patch(
+            &mut d,
+            &json!([{"op": "test", "path": "/spec/state", "value": "running"}]),
+        )
+        .unwrap_err();
         assert_eq!(code, 422);
-        assert_eq!(body["details"]["causes"][0]["message"], "testing value /spec/state failed");
-        assert_eq!(d["spec"]["state"], "paused", "a failed patch changes nothing");
-        assert_eq!(json_patch(&mut d, &json!([{"op": "replace", "path": "/spec/nope", "value": 1}])).unwrap_err().0, 422);
+        assert_eq!(
+            body["details"]["causes"][0]["message"],
+            "testing value /spec/state failed"
+        );
+        assert_eq!(
+            d["spec"]["state"], "paused",
+            "a failed patch changes nothing"
+        );
+        assert_eq!(
+            json_patch(
+                &mut d,
+                &json!([{"op": "replace", "path": "/spec/nope", "value": 1}])
+            )
+            .unwrap_err()
+            .0,
+            422
+        );
     }
 
     #[test]
@@ -1720,21 +2175,34 @@ mod tests {
             assert_eq!(Selector::parse(s).unwrap().matches(&o), want, "{s}");
         }
         assert!(Selector::parse("a b c").is_err());
-        assert!(FieldSelector::parse("metadata.name=inv").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("metadata.name!=inv").unwrap().matches(&o));
+        assert!(FieldSelector::parse("metadata.name=inv")
+            .unwrap()
+            .matches(&o));
+        assert!(!FieldSelector::parse("metadata.name!=inv")
+            .unwrap()
+            .matches(&o));
         assert!(FieldSelector::parse("spec.class=x").is_err());
     }
 
     #[test]
     fn rfc3339_dates() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_000_000)), "2026-11-18T11:06:40Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
+            "2026-11-18T11:06:40Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(percent_decode("strimzi.io%2Fcluster%3Dmy-connect"), "strimzi.io/cluster=my-connect");
+        assert_eq!(
+            percent_decode("strimzi.io%2Fcluster%3Dmy-connect"),
+            "strimzi.io/cluster=my-connect"
+        );
         assert_eq!(percent_decode("a+b%"), "a b%");
     }
 }

@@ -32,8 +32,7 @@ pub use patch::{Declined, Outcome, Restart};
 /// Quotes a word for a POSIX shell when it needs it (for `kubectl` lines printed for a human).
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:/=@%+,".contains(&b))
     {
         s.to_string()
@@ -46,7 +45,10 @@ pub fn shell_quote(s: &str) -> String {
 mod tests {
     #[test]
     fn shell_quote_leaves_safe_words_and_quotes_the_rest() {
-        assert_eq!(super::shell_quote("system:serviceaccount:cdc:agent"), "system:serviceaccount:cdc:agent");
+        assert_eq!(
+            super::shell_quote("system:serviceaccount:cdc:agent"),
+            "system:serviceaccount:cdc:agent"
+        );
         assert_eq!(super::shell_quote("a b"), "'a b'");
         assert_eq!(super::shell_quote("it's"), r"'it'\''s'");
         assert_eq!(super::shell_quote(""), "''");

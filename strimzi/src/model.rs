@@ -202,7 +202,8 @@ pub struct Resource {
 impl Resource {
     /// The operator has seen the current spec (our latest `spec.state` included).
     pub fn reconciled(&self) -> bool {
-        self.observed_generation.is_some_and(|g| g >= self.generation)
+        self.observed_generation
+            .is_some_and(|g| g >= self.generation)
     }
 
     /// Parses one object from the API. Errors name the missing field.
@@ -315,10 +316,17 @@ fn kept_annotations<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(BTreeMap::new())
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
             while let Some(k) = m.next_key::<String>()? {
-                if k.starts_with(MARK_PREFIX) || k == PAUSE_RECONCILIATION || k == RESTART || k == RESTART_TASK {
+                if k.starts_with(MARK_PREFIX)
+                    || k == PAUSE_RECONCILIATION
+                    || k == RESTART
+                    || k == RESTART_TASK
+                {
                     let v: String = m.next_value()?;
                     out.insert(k, cut(&v, 1024));
                 } else {
@@ -338,21 +346,34 @@ impl RawObject {
         let spec = self.spec;
         let (state, state_explicit) = match spec.as_ref().and_then(|s| s.state.as_deref()) {
             Some(s) => (ConnectorState::parse(s), true),
-            None if spec.as_ref().and_then(|s| s.pause) == Some(true) => (ConnectorState::Paused, false),
+            None if spec.as_ref().and_then(|s| s.pause) == Some(true) => {
+                (ConnectorState::Paused, false)
+            }
             None => (ConnectorState::Running, false),
         };
-        let mark = ann.get(MARK_STATE).and_then(|s| HoldState::parse(s)).map(|state| HoldMark {
-            state,
-            since: ann.get(MARK_SINCE).and_then(|s| humantime::parse_rfc3339(s).ok()),
-            reason: ann.get(MARK_REASON).cloned().unwrap_or_default(),
-            target: ann.get(MARK_TARGET).cloned().unwrap_or_default(),
-        });
+        let mark = ann
+            .get(MARK_STATE)
+            .and_then(|s| HoldState::parse(s))
+            .map(|state| HoldMark {
+                state,
+                since: ann
+                    .get(MARK_SINCE)
+                    .and_then(|s| humantime::parse_rfc3339(s).ok()),
+                reason: ann.get(MARK_REASON).cloned().unwrap_or_default(),
+                target: ann.get(MARK_TARGET).cloned().unwrap_or_default(),
+            });
         Ok(Resource {
             state,
             state_explicit,
             mark,
-            our_annotations: ann.keys().filter(|k| k.starts_with(MARK_PREFIX)).cloned().collect(),
-            reconciliation_paused: ann.get(PAUSE_RECONCILIATION).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            our_annotations: ann
+                .keys()
+                .filter(|k| k.starts_with(MARK_PREFIX))
+                .cloned()
+                .collect(),
+            reconciliation_paused: ann
+                .get(PAUSE_RECONCILIATION)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             restart_pending: ann.get(RESTART).cloned(),
             restart_task_pending: ann.get(RESTART_TASK).cloned(),
             auto_restart: spec
@@ -383,7 +404,10 @@ pub(crate) fn cut(s: &str, max: usize) -> String {
 
 /// A value safe to write as an annotation: no control characters, bounded.
 pub(crate) fn clean_value(s: &str) -> String {
-    let s: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let s: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     cut(s.trim(), MAX_MARK_VALUE)
 }
 
@@ -419,11 +443,15 @@ mod tests {
     #[test]
     fn defaults_to_running_and_reads_the_deprecated_pause() {
         let r = Resource::from_json(&obj(json!({"class": "x"}), json!({}))).unwrap();
-        assert_eq!((r.state, r.state_explicit), (ConnectorState::Running, false));
+        assert_eq!(
+            (r.state, r.state_explicit),
+            (ConnectorState::Running, false)
+        );
         let r = Resource::from_json(&obj(json!({"pause": true}), json!({}))).unwrap();
         assert_eq!((r.state, r.state_explicit), (ConnectorState::Paused, false));
         // state wins over pause, as in Strimzi's updateState.
-        let r = Resource::from_json(&obj(json!({"pause": true, "state": "running"}), json!({}))).unwrap();
+        let r = Resource::from_json(&obj(json!({"pause": true, "state": "running"}), json!({})))
+            .unwrap();
         assert_eq!((r.state, r.state_explicit), (ConnectorState::Running, true));
         let r = Resource::from_json(&obj(json!({"state": "stopped"}), json!({}))).unwrap();
         assert_eq!(r.state, ConnectorState::Stopped);
@@ -447,19 +475,42 @@ mod tests {
         .unwrap();
         let m = r.mark.clone().unwrap();
         assert_eq!(m.state, HoldState::Paused);
-        assert_eq!(m.since, Some(humantime::parse_rfc3339("2026-11-20T02:00:05Z").unwrap()));
-        assert_eq!((m.reason.as_str(), m.target.as_str()), ("task_failed", "postgres://db:5432/inventory"));
-        assert_eq!(r.restart_pending.as_deref(), Some("includeTasks,onlyFailed"));
+        assert_eq!(
+            m.since,
+            Some(humantime::parse_rfc3339("2026-11-20T02:00:05Z").unwrap())
+        );
+        assert_eq!(
+            (m.reason.as_str(), m.target.as_str()),
+            ("task_failed", "postgres://db:5432/inventory")
+        );
+        assert_eq!(
+            r.restart_pending.as_deref(),
+            Some("includeTasks,onlyFailed")
+        );
         assert_eq!(r.our_annotations.len(), 4);
-        assert!(!format!("{r:?}").contains("hunter2"), "the password must not be kept: {r:?}");
+        assert!(
+            !format!("{r:?}").contains("hunter2"),
+            "the password must not be kept: {r:?}"
+        );
     }
 
     #[test]
     fn a_partial_or_mangled_mark_is_no_mark_but_is_still_ours_to_clean() {
-        let r = Resource::from_json(&obj(json!({"state": "paused"}), json!({"cdc-sentinel.io/held-since": "yesterday"}))).unwrap();
+        let r = Resource::from_json(&obj(
+            json!({"state": "paused"}),
+            json!({"cdc-sentinel.io/held-since": "yesterday"}),
+        ))
+        .unwrap();
         assert!(r.mark.is_none());
-        assert_eq!(r.our_annotations, vec!["cdc-sentinel.io/held-since".to_string()]);
-        let r = Resource::from_json(&obj(json!({"state": "paused"}), json!({"cdc-sentinel.io/held-state": "frozen"}))).unwrap();
+        assert_eq!(
+            r.our_annotations,
+            vec!["cdc-sentinel.io/held-since".to_string()]
+        );
+        let r = Resource::from_json(&obj(
+            json!({"state": "paused"}),
+            json!({"cdc-sentinel.io/held-state": "frozen"}),
+        ))
+        .unwrap();
         assert!(r.mark.is_none());
         let r = Resource::from_json(&obj(
             json!({"state": "paused"}),
@@ -483,14 +534,22 @@ mod tests {
     fn no_name_is_an_error_not_a_panic() {
         let e = Resource::from_json(&json!({"metadata": {}})).unwrap_err();
         assert!(e.contains("metadata.name"), "{e}");
-        assert!(Resource::from_json(&json!({"metadata": {"name": "x", "annotations": null}})).is_ok());
+        assert!(
+            Resource::from_json(&json!({"metadata": {"name": "x", "annotations": null}})).is_ok()
+        );
         assert!(Resource::from_json(&json!("nope")).is_err());
     }
 
     #[test]
     fn userinfo_is_stripped_and_values_are_bounded() {
-        assert_eq!(strip_userinfo("postgres://app:s3cret@db:5432/inv"), "postgres://db:5432/inv");
-        assert_eq!(strip_userinfo("oracle://db1:1521/ORCL"), "oracle://db1:1521/ORCL");
+        assert_eq!(
+            strip_userinfo("postgres://app:s3cret@db:5432/inv"),
+            "postgres://db:5432/inv"
+        );
+        assert_eq!(
+            strip_userinfo("oracle://db1:1521/ORCL"),
+            "oracle://db1:1521/ORCL"
+        );
         assert_eq!(strip_userinfo("sys@db1:1521"), "db1:1521");
         assert_eq!(strip_userinfo("db:5432/path@x"), "db:5432/path@x");
         assert_eq!(clean_value("a\nb\tc"), "a b c");

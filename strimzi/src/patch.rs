@@ -107,16 +107,18 @@ pub(crate) fn hold(r: &Resource, h: &Hold) -> Step {
         // Ours, switching paused <-> stopped (a FAILED connector cannot stay paused).
         Some(_) => {}
     }
-    let since = r
-        .mark
-        .as_ref()
-        .and_then(|m| m.since)
-        .unwrap_or(h.since);
+    let since = r.mark.as_ref().and_then(|m| m.since).unwrap_or(h.since);
     let mut ann = Map::new();
     ann.insert(MARK_STATE.into(), json!(h.state.as_str()));
-    ann.insert(MARK_SINCE.into(), json!(humantime::format_rfc3339_seconds(since).to_string()));
+    ann.insert(
+        MARK_SINCE.into(),
+        json!(humantime::format_rfc3339_seconds(since).to_string()),
+    );
     ann.insert(MARK_REASON.into(), json!(clean_value(&h.reason)));
-    ann.insert(MARK_TARGET.into(), json!(clean_value(&strip_userinfo(&h.target))));
+    ann.insert(
+        MARK_TARGET.into(),
+        json!(clean_value(&strip_userinfo(&h.target))),
+    );
     Step::Write(json!({
         "metadata": {"resourceVersion": r.resource_version, "annotations": ann},
         "spec": {"state": h.state.as_str()},
@@ -155,7 +157,11 @@ pub(crate) fn restart(r: &Resource, what: Restart) -> Step {
         return Step::Skip(Outcome::Declined(Declined::Deleting));
     }
     let (key, value) = what.annotation();
-    let pending = if key == RESTART { &r.restart_pending } else { &r.restart_task_pending };
+    let pending = if key == RESTART {
+        &r.restart_pending
+    } else {
+        &r.restart_task_pending
+    };
     if pending.as_deref() == Some(value.as_str()) {
         return Step::Skip(Outcome::AlreadyDone);
     }
@@ -165,7 +171,10 @@ pub(crate) fn restart(r: &Resource, what: Restart) -> Step {
 }
 
 fn removals(r: &Resource) -> Map<String, Value> {
-    r.our_annotations.iter().map(|k| (k.clone(), Value::Null)).collect()
+    r.our_annotations
+        .iter()
+        .map(|k| (k.clone(), Value::Null))
+        .collect()
 }
 
 #[cfg(test)]
@@ -195,7 +204,10 @@ mod tests {
 
     #[test]
     fn hold_writes_state_and_mark_with_the_resource_version() {
-        let Step::Write(p) = hold(&res("running", json!({})), &hold_at(HoldState::Paused, 1_795_000_000)) else {
+        let Step::Write(p) = hold(
+            &res("running", json!({})),
+            &hold_at(HoldState::Paused, 1_795_000_000),
+        ) else {
             panic!()
         };
         assert_eq!(
@@ -217,14 +229,21 @@ mod tests {
         for s in ["paused", "stopped"] {
             assert_eq!(
                 hold(&res(s, json!({})), &hold_at(HoldState::Paused, 0)),
-                Step::Skip(Outcome::Declined(Declined::HumanHold(res(s, json!({})).state)))
+                Step::Skip(Outcome::Declined(Declined::HumanHold(
+                    res(s, json!({})).state
+                )))
             );
         }
         // Our mark, but a human set it running: hand-back, not a new hold.
         let ours: Value = serde_json::from_str(OURS_PAUSED).unwrap();
         assert_eq!(
-            hold(&res("running", ours.clone()), &hold_at(HoldState::Paused, 0)),
-            Step::Skip(Outcome::Declined(Declined::HandedBack(ConnectorState::Running)))
+            hold(
+                &res("running", ours.clone()),
+                &hold_at(HoldState::Paused, 0)
+            ),
+            Step::Skip(Outcome::Declined(Declined::HandedBack(
+                ConnectorState::Running
+            )))
         );
         let mut paused = res("running", json!({}));
         paused.reconciliation_paused = true;
@@ -237,17 +256,30 @@ mod tests {
     #[test]
     fn hold_is_idempotent_and_can_switch_to_stopped_keeping_since() {
         let ours: Value = serde_json::from_str(OURS_PAUSED).unwrap();
-        assert_eq!(hold(&res("paused", ours.clone()), &hold_at(HoldState::Paused, 0)), Step::Skip(Outcome::AlreadyDone));
-        let Step::Write(p) = hold(&res("paused", ours), &hold_at(HoldState::Stopped, 0)) else { panic!() };
+        assert_eq!(
+            hold(&res("paused", ours.clone()), &hold_at(HoldState::Paused, 0)),
+            Step::Skip(Outcome::AlreadyDone)
+        );
+        let Step::Write(p) = hold(&res("paused", ours), &hold_at(HoldState::Stopped, 0)) else {
+            panic!()
+        };
         assert_eq!(p["spec"]["state"], "stopped");
-        assert_eq!(p["metadata"]["annotations"]["cdc-sentinel.io/held-state"], "stopped");
-        assert_eq!(p["metadata"]["annotations"]["cdc-sentinel.io/held-since"], "2026-11-20T02:00:05Z");
+        assert_eq!(
+            p["metadata"]["annotations"]["cdc-sentinel.io/held-state"],
+            "stopped"
+        );
+        assert_eq!(
+            p["metadata"]["annotations"]["cdc-sentinel.io/held-since"],
+            "2026-11-20T02:00:05Z"
+        );
     }
 
     #[test]
     fn release_only_undoes_our_own_hold() {
         let ours: Value = serde_json::from_str(OURS_PAUSED).unwrap();
-        let Step::Write(p) = release(&res("paused", ours.clone())) else { panic!() };
+        let Step::Write(p) = release(&res("paused", ours.clone())) else {
+            panic!()
+        };
         assert_eq!(
             p,
             json!({
@@ -258,16 +290,24 @@ mod tests {
                 "spec": {"state": "running"}
             })
         );
-        assert_eq!(release(&res("paused", json!({}))), Step::Skip(Outcome::Declined(Declined::NotHeld)));
+        assert_eq!(
+            release(&res("paused", json!({}))),
+            Step::Skip(Outcome::Declined(Declined::NotHeld))
+        );
         assert_eq!(
             release(&res("stopped", ours)),
-            Step::Skip(Outcome::Declined(Declined::HandedBack(ConnectorState::Stopped)))
+            Step::Skip(Outcome::Declined(Declined::HandedBack(
+                ConnectorState::Stopped
+            )))
         );
     }
 
     #[test]
     fn clear_mark_touches_only_our_annotations() {
-        let Step::Write(p) = clear_mark(&res("running", json!({"cdc-sentinel.io/held-reason": "x", "team": "a"}))) else {
+        let Step::Write(p) = clear_mark(&res(
+            "running",
+            json!({"cdc-sentinel.io/held-reason": "x", "team": "a"}),
+        )) else {
             panic!()
         };
         assert_eq!(
@@ -282,12 +322,23 @@ mod tests {
 
     #[test]
     fn restart_annotations_per_strimzi_release() {
-        let Step::Write(p) = restart(&res("running", json!({})), Restart::FailedConnectorAndTasks) else { panic!() };
-        assert_eq!(p["metadata"]["annotations"]["strimzi.io/restart"], "includeTasks,onlyFailed");
-        let Step::Write(p) = restart(&res("running", json!({})), Restart::Task(2)) else { panic!() };
+        let Step::Write(p) = restart(&res("running", json!({})), Restart::FailedConnectorAndTasks)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            p["metadata"]["annotations"]["strimzi.io/restart"],
+            "includeTasks,onlyFailed"
+        );
+        let Step::Write(p) = restart(&res("running", json!({})), Restart::Task(2)) else {
+            panic!()
+        };
         assert_eq!(p["metadata"]["annotations"]["strimzi.io/restart-task"], "2");
         assert_eq!(
-            restart(&res("running", json!({"strimzi.io/restart": "true"})), Restart::Connector),
+            restart(
+                &res("running", json!({"strimzi.io/restart": "true"})),
+                Restart::Connector
+            ),
             Step::Skip(Outcome::AlreadyDone)
         );
     }
