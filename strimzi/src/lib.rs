@@ -8,7 +8,22 @@
 //! (then its FAILED tasks restarted through REST as before), and handed back with
 //! [`Strimzi::clear_mark`]. A blind view ([`View::Blind`]) means no action on such connectors.
 //!
-//! | module | owns |
+//! Per poll, with `--strimzi-cluster` set:
+//! 1. `let view = strimzi.observe().await;` next to the Kafka Connect list (`tokio::join!`).
+//! 2. `View::Blind`: no action on any connector of this Connect cluster (with connector
+//!    resources enabled the operator deletes connectors that have no resource, so any of them
+//!    may be managed); log `error` once per change, count it.
+//! 3. `View::Fresh(snapshot)`: for each connector, `snapshot.get(name)` is its resource or
+//!    `None` (REST-managed as before). Feed the pure core `state`, `mark` (ours?) and
+//!    `reconciliation_paused`: a mark with `state == Running`, or our record without a mark, is
+//!    a hand-back; `state` paused/stopped without a mark is a human's hold.
+//! 4. Route the core's hold/resume for managed connectors to [`Strimzi::hold`] /
+//!    [`Strimzi::release`] (after the write-ahead save, as for REST), restarts of FAILED tasks
+//!    to REST, hand-backs to [`Strimzi::clear_mark`]. An [`Outcome::Declined`] is the API
+//!    server's current truth overriding the snapshot: treat it as the corresponding
+//!    observation at the next poll, never retry the write over it.
+//!
+
 //! |---|---|
 //! | [`model`] | the lean read model: [`Resource`], [`HoldMark`], [`Snapshot`], annotation names |
 //! | [`patch`] | pure decisions and merge-patch bodies for hold/release/clear/restart |
