@@ -1549,9 +1549,16 @@ impl State {
     }
 
     /// The objects as they were at `rv` (undoing later events), or None when compacted.
-    fn objects_at(&self, rv: u64) -> Option<BTreeMap<(String, String), Value>> {
+    fn objects_at(
+        &self,
+        rv: u64,
+    ) -> Option<std::borrow::Cow<'_, BTreeMap<(String, String), Value>>> {
         if rv < self.compacted {
             return None;
+        }
+        if self.events.back().is_none_or(|e| e.rv <= rv) {
+            // Nothing happened since: the current objects, without a copy.
+            return Some(std::borrow::Cow::Borrowed(&self.objects));
         }
         let mut objs = self.objects.clone();
         for e in self.events.iter().rev().take_while(|e| e.rv > rv) {
@@ -1566,7 +1573,7 @@ impl State {
                 _ => {}
             }
         }
-        Some(objs)
+        Some(std::borrow::Cow::Owned(objs))
     }
 
     fn list(&self, version: &str, ns: Option<&str>, q: &BTreeMap<String, String>) -> ApiResult {

@@ -1146,3 +1146,53 @@ async fn next_change(s: &mut Events) -> kube::api::WatchEvent<kube::api::Dynamic
         }
     }
 }
+
+#[tokio::test]
+async fn the_fake_serves_later_pages_of_a_list_as_of_the_first() {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+    let fake = FakeApi::start(FakeConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake.write_kubeconfig(dir.path(), NS).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&path).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", "v1", "KafkaConnector"),
+        "kafkaconnectors",
+    );
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(kube::Client::try_from(cfg).unwrap(), NS, &ar);
+    for n in ["a", "b", "c", "d"] {
+        fake.create_connector(NS, n, CLUSTER, None);
+    }
+    let first = api.list(&ListParams::default().limit(2)).await.unwrap();
+    let names = |l: &kube::core::ObjectList<DynamicObject>| -> Vec<String> {
+        l.items
+            .iter()
+            .map(|o| o.metadata.name.clone().unwrap())
+            .collect()
+    };
+    assert_eq!(names(&first), vec!["a", "b"]);
+    // Changes after the first page: not in the rest of this list.
+    fake.delete(NS, "c");
+    fake.create_connector(NS, "bb", CLUSTER, None);
+    fake.human_patch(NS, "d", json!({"spec": {"state": "paused"}}))
+        .unwrap();
+    let token = first.metadata.continue_.clone().unwrap();
+    let rest = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(names(&rest), vec!["c", "d"]);
+    assert_eq!(rest.items[1].data["spec"].get("state"), None, "d as it was");
+    assert_eq!(
+        rest.metadata.resource_version,
+        first.metadata.resource_version
+    );
+    // A new list sees the changes.
+    let now = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(names(&now), vec!["a", "b", "bb", "d"]);
+}
