@@ -704,7 +704,11 @@ impl Strimzi {
             404 if name.is_some() && status.as_ref().and_then(|s| s.details.as_ref()).is_some_and(|d| !d.name.is_empty()) => {
                 Error::NotFound { resource: RESOURCE.into(), name: name.unwrap_or_default().into(), namespace: ns }
             }
-            404 => self.not_installed(format!("404 on {verb} {RESOURCE}: {message}")),
+            404 => {
+                // The path itself is gone (the version is no longer served): discover again.
+                *self.inner.api.lock().unwrap() = None;
+                self.not_installed(format!("404 on {verb} {RESOURCE}: {message}"))
+            }
             409 => Error::Conflict {
                 verb,
                 resource: RESOURCE.into(),

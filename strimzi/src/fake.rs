@@ -331,6 +331,11 @@ impl FakeApi {
         Ok(())
     }
 
+    /// Changes the served versions, as a Strimzi upgrade that drops `v1beta2` does.
+    pub fn serve_versions(&self, versions: Vec<&'static str>) {
+        self.shared.state.lock().unwrap().cfg.versions = versions;
+    }
+
     pub fn fail(&self, fault: Fault) {
         self.shared.state.lock().unwrap().faults.push(fault);
     }

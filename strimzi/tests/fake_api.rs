@@ -173,6 +173,35 @@ async fn discovery_says_when_strimzi_is_not_installed() {
     assert!(text.contains("neither v1 nor v1beta2"), "{text}");
 }
 
+#[tokio::test]
+async fn an_upgrade_that_drops_v1beta2_is_followed_at_the_next_poll() {
+    let s = setup_with(
+        FakeConfig {
+            versions: vec!["v1beta2"],
+            ..FakeConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    s.fake.create_connector(NS, "inv", CLUSTER, None);
+    assert_eq!(
+        fresh(s.strimzi.observe().await).api_version,
+        ApiVersion::V1beta2
+    );
+    s.fake.serve_versions(vec!["v1"]);
+    let View::Blind { error, .. } = s.strimzi.observe().await else {
+        panic!("fresh on a version no longer served")
+    };
+    assert!(
+        error
+            .to_string()
+            .contains("kafka.strimzi.io/v1beta2 is no longer served"),
+        "{error}"
+    );
+    let snap = fresh(s.strimzi.observe().await);
+    assert_eq!((snap.api_version, snap.len()), (ApiVersion::V1, 1));
+}
+
 // ------------------------------------------------------------------------------------------
 // The view
 // ------------------------------------------------------------------------------------------
