@@ -775,9 +775,9 @@ standby that cannot reach Connect could not take over.""", groups)
         ser = [
             S("cdc_sentinel_kubernetes_up", seg((1, St), (0, N - St)), I1),
             S(cnt, ramp(0, 4, St) + [4 * (St - 1)] * (N - St), I1, verb="list", code=c_fine[2]),
-            S(cnt, ramp(0, 2, St) + [2 * (St - 1)] * (N - St), I1, verb="watch", code=c_fine[2]),
+            S(cnt, ramp(0, 2, St) + [2 * (St - 1)] * (N - St), I1, verb="get", code=c_fine[2]),
             S(cnt, seg((None, St)) + ramp(0, 4, N - St), I1, verb="list", code=c_down),
-            S(cnt, seg((None, St)) + ramp(0, 2, N - St), I1, verb="watch", code=c_down),
+            S(cnt, seg((None, St)) + ramp(0, 2, N - St), I1, verb="get", code=c_down),
         ]
         # sentinel-2: list/watch fine, but its patches answer 403 (a missing RBAC verb), from St-1.
         hi = min(20, math.ceil(20 * min(1.0, ratio * 1.5)))

@@ -476,8 +476,9 @@ pub const KUBERNETES_REQUEST_DURATION: MetricDef = MetricDef {
 )]
 #[strum(serialize_all = "snake_case")]
 pub enum KubeVerb {
+    /// API discovery: which `kafka.strimzi.io` versions the server has.
+    Discover,
     List,
-    Watch,
     Get,
     Patch,
 }
