@@ -510,8 +510,7 @@ class Dashboards:
                                     "HTTP status (`error` = no answer; 403 = a missing RBAC verb).",
                                     unit="reqps"), 6, 6))
         P.append(L.place(timeseries("Kubernetes API latency (p90)", [target(Q["k8s_p90"], "{{verb}}")],
-                                    "90th percentile duration of Kubernetes API requests by verb (watch requests "
-                                    "last as long as the watch).", unit="s"), 6, 6))
+                                    "90th percentile duration of Kubernetes API requests by verb.", unit="s"), 6, 6))
         return self.dashboard("fleet", "Fleet overview",
                               "Every connector cdc-sentinel watches: Kafka Connect states, failed tasks, recoveries, "
                               "timeouts, stalls, and the agents: leader, Kafka Connect, state store, Kubernetes API.", P)

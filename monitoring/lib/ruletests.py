@@ -771,7 +771,7 @@ standby that cannot reach Connect could not take over.""", groups)
         if not (c_down and c_rbac and c_some and len(c_fine) == 3):
             raise ModelError(f"alerts.{A}.failing_codes: {kk['failing_codes']!r} must match some of error, 401, 403, 5xx "
                              "and none of 200, 404, 409")
-        # sentinel-1: list/watch fail (no answer) from St.
+        # sentinel-1: list and get fail (no answer) from St.
         ser = [
             S("cdc_sentinel_kubernetes_up", seg((1, St), (0, N - St)), I1),
             S(cnt, ramp(0, 4, St) + [4 * (St - 1)] * (N - St), I1, verb="list", code=c_fine[2]),
@@ -779,7 +779,7 @@ standby that cannot reach Connect could not take over.""", groups)
             S(cnt, seg((None, St)) + ramp(0, 4, N - St), I1, verb="list", code=c_down),
             S(cnt, seg((None, St)) + ramp(0, 2, N - St), I1, verb="get", code=c_down),
         ]
-        # sentinel-2: list/watch fine, but its patches answer 403 (a missing RBAC verb), from St-1.
+        # sentinel-2: list and get fine, but its patches answer 403 (a missing RBAC verb), from St-1.
         hi = min(20, math.ceil(20 * min(1.0, ratio * 1.5)))
         S2 = St - 1
         ser += [
@@ -802,13 +802,13 @@ standby that cannot reach Connect could not take over.""", groups)
                             f"cdc-sentinel at {inst} cannot use the Kubernetes API: it takes no action on Strimzi-managed connectors",
                             f"cdc-sentinel at {inst} {what}. Failing requests in the last {duration(W * 60)} (verb code x count): {failing}.\n"
                             "While this lasts the agent takes no action on connectors managed by Strimzi (KafkaConnector resources): it neither holds nor resumes them. "
-                            "403 = its service account lacks an RBAC verb on kafkaconnectors (get, list, watch, patch); 401 = its token; error = the API server is unreachable from the pod.")
+                            "403 = its service account lacks an RBAC verb on kafkaconnectors (get, list, patch); 401 = its token; error = the API server is unreachable from the pod.")
         m1 = min(fire - St, W)
         m2 = min(fire - S2, W)
         checks = [self.check(A, fire - 1)] if fm else [self.check(A, St - 1)]
         checks.append(self.check(A, fire,
-                                 e(I1, "cannot list or watch KafkaConnector resources",
-                                   f"list {c_down} x{4 * m1}, watch {c_down} x{2 * m1}" if m1 else "none recorded"),
+                                 e(I1, "cannot list KafkaConnector resources",
+                                   f"get {c_down} x{2 * m1}, list {c_down} x{4 * m1}" if m1 else "none recorded"),
                                  e(I2, "gets errors from the Kubernetes API", f"patch {c_rbac} x{hi * m2}")))
         groups = [self.group(ser, checks)]
         self.write(A, "kubernetes_api_failing", f"""
