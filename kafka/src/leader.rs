@@ -420,3 +420,48 @@ impl LeaderThread {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::Tansu;
+    use super::*;
+    use crate::options::Options;
+    use crate::url::parse_url;
+
+    /// The broker, not our bookkeeping, refuses a deposed leader: once a newer producer has
+    /// initialised the transactional id, the older one's next transaction fails as fenced.
+    #[test]
+    fn a_newer_leader_fences_the_older_producer_at_the_broker() {
+        let t = Tansu::start();
+        let opts = Options::new(parse_url(&t.url("fence")).unwrap())
+            .with_session_timeout(Duration::from_secs(4));
+        let (tx, _rx) = std::sync::mpsc::sync_channel(8);
+        let shared = Shared::new(opts, tx);
+        crate::topic::ensure(&shared).unwrap();
+
+        let old = TxnProducer::new(&shared).unwrap();
+        old.init().unwrap();
+        assert!(old
+            .transact(&[("orders", Some(b"held".as_slice()))], Some(0))
+            .is_ok());
+
+        let new = TxnProducer::new(&shared).unwrap();
+        new.init().unwrap();
+        match old.transact(&[("orders", Some(b"zombie".as_slice()))], Some(0)) {
+            Err(TxnError::Broken(e)) => assert!(e.is_fenced(), "expected fenced, got: {e}"),
+            Err(TxnError::Aborted(e)) => panic!("a fenced producer must be dropped, not kept: {e}"),
+            Ok(_) => panic!("the deposed leader's transaction committed"),
+        }
+        let (offsets, _) = match new.transact(&[("orders", Some(b"resumed".as_slice()))], Some(1)) {
+            Ok(r) => r,
+            Err(TxnError::Aborted(e) | TxnError::Broken(e)) => {
+                panic!("the new leader cannot write: {e}")
+            }
+        };
+        assert_eq!(offsets.len(), 1);
+    }
+}

@@ -101,6 +101,8 @@ pub(crate) struct View {
     pub epoch: i64,
     pub leader: Option<LeaderRecord>,
     pub records_lost: u64,
+    /// Where the tail stood the last time it reached the end of the log.
+    pub eof_position: i64,
     /// Offset and fingerprint of the last record read.
     pub last: Option<(i64, u64)>,
     /// Records ignored because an older leader wrote them after a newer leader's claim.
@@ -150,6 +152,7 @@ impl Shared {
                 epoch: -1,
                 leader: None,
                 records_lost: 0,
+                eof_position: 0,
                 last: None,
                 stale_ignored: 0,
             }),

@@ -90,7 +90,8 @@ impl KafkaStore {
     }
 
     /// The compacted view: every key with its latest value, read to the end of the topic
-    /// (read_committed). Waits until the tail has read up to the end the broker reports now.
+    /// (read_committed). Waits until the tail has read up to the end the broker reports now
+    /// (bounded by three call timeouts).
     pub async fn load(&self) -> Result<BTreeMap<String, Vec<u8>>, Error> {
         let op = self.shared.timings.op;
         let deadline = tokio::time::Instant::now() + op * 3;
@@ -130,7 +131,10 @@ impl KafkaStore {
                     if v.records_lost != lost_before {
                         break; // the tail started over: ask again where the log ends
                     }
-                    if v.position >= high {
+                    // Read up to the end, and the tail reached the end of a fetch there: a fetch
+                    // hands over whole batches (and a broker's end offset may trail the last
+                    // batch: tansu's does).
+                    if v.position >= high && v.eof_position >= high {
                         return Ok(v.map.clone());
                     }
                 }

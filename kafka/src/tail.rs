@@ -264,6 +264,7 @@ impl Tail {
             if pos > v.position {
                 v.position = pos;
             }
+            v.eof_position = pos;
         }
         self.shared.view_changed();
         if self.shared.term().is_none() {
@@ -285,6 +286,7 @@ impl Tail {
             );
             v.map.clear();
             v.position = 0;
+            v.eof_position = 0;
             v.written_through = 0;
             v.epoch = -1;
             v.leader = None;
@@ -322,6 +324,7 @@ fn apply(shared: &Shared, m: &BorrowedMessage<'_>) {
         }
         v.position = offset + 1;
         v.last = Some((offset, fingerprint(m)));
+        tracing::trace!(offset, key = ?m.key().map(String::from_utf8_lossy), "state store: read");
         let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
             tracing::warn!(offset, "state store: ignoring a record without a UTF-8 key");
             drop(v);
