@@ -121,9 +121,12 @@ pub(crate) struct Shared {
     pub view_tick: watch::Sender<u64>,
     last_client_error: Mutex<Option<(RDKafkaErrorCode, String)>>,
     tail: Mutex<Option<Arc<crate::tail::TailConsumer>>>,
-    log_limit: Mutex<std::collections::HashMap<(&'static str, String), (Instant, u64)>>,
+    log_limit: Mutex<LogLimits>,
     pub events: SyncSender<Event>,
 }
+
+/// Per (client, facility): when a librdkafka line was last let through, and how many since not.
+type LogLimits = std::collections::HashMap<(&'static str, String), (Instant, u64)>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic in another thread must not take the store down with a poisoned lock: the data

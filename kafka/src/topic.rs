@@ -222,22 +222,16 @@ fn cleanup_policy(shared: &Shared, admin: &AdminClient<Ctx>) -> Result<Option<St
         admin.describe_configs([&ResourceSpecifier::Topic(topic)], &aopts),
     )
     .map_err(|e| shared.map_err("describe topic configs", &e))?;
-    for r in results {
-        match r {
-            Ok(res) => return Ok(res.get("cleanup.policy").and_then(|e| e.value.clone())),
-            Err(RDKafkaErrorCode::TopicAuthorizationFailed) => {
-                return Err(Error::Authorization {
-                    detail: format!("describing the configuration of topic {topic} was refused"),
-                    needs: format!("DESCRIBE_CONFIGS on topic {topic}"),
-                })
-            }
-            Err(code) => {
-                return Err(Error::Kafka {
-                    op: "describe topic configs",
-                    detail: format!("{code}"),
-                })
-            }
-        }
+    match results.into_iter().next() {
+        None => Ok(None),
+        Some(Ok(res)) => Ok(res.get("cleanup.policy").and_then(|e| e.value.clone())),
+        Some(Err(RDKafkaErrorCode::TopicAuthorizationFailed)) => Err(Error::Authorization {
+            detail: format!("describing the configuration of topic {topic} was refused"),
+            needs: format!("DESCRIBE_CONFIGS on topic {topic}"),
+        }),
+        Some(Err(code)) => Err(Error::Kafka {
+            op: "describe topic configs",
+            detail: format!("{code}"),
+        }),
     }
-    Ok(None)
 }
