@@ -177,6 +177,8 @@ pub(crate) struct LeaderThread {
     shared: Arc<Shared>,
     group: SyncSender<GroupCmd>,
     producer: Option<(u64, TxnProducer)>,
+    /// The last assignment generation a claim was attempted for (each is tried once).
+    claimed_gen: u64,
     failures: u32,
     rejoin_at: Option<Instant>,
     last_down_log: Option<Instant>,
@@ -195,6 +197,7 @@ impl LeaderThread {
             shared,
             group,
             producer: None,
+            claimed_gen: 0,
             failures: 0,
             rejoin_at: None,
             last_down_log: None,
@@ -212,8 +215,7 @@ impl LeaderThread {
                 wait = wait.min(t.saturating_duration_since(now));
             }
             match events.recv_timeout(wait) {
-                Ok(Event::Assigned(gen)) => self.claim(gen),
-                Ok(Event::Ended) => {}
+                Ok(Event::Assigned) | Ok(Event::Ended) => {}
                 Ok(Event::Write { batch, reply }) => {
                     let r = self.write(batch);
                     let _ = reply.send(r);
@@ -222,6 +224,11 @@ impl LeaderThread {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.sync();
+            if let Some(gen) = self.shared.assigned() {
+                if gen > self.claimed_gen && self.shared.term().is_none() {
+                    self.claim(gen);
+                }
+            }
             self.lease_if_due();
             if self.rejoin_at.is_some_and(|t| Instant::now() >= t) {
                 self.rejoin_at = None;
@@ -243,6 +250,7 @@ impl LeaderThread {
     }
 
     fn claim(&mut self, gen: u64) {
+        self.claimed_gen = self.claimed_gen.max(gen);
         if !self.shared.is_assigned(gen) || self.shared.closed() {
             return;
         }

@@ -63,8 +63,9 @@ pub struct LeaderRecord {
 
 /// Messages to the leader thread.
 pub(crate) enum Event {
-    /// The group coordinator assigned us the partition (local assignment generation).
-    Assigned(u64),
+    /// The group coordinator assigned us the partition: claim (a wake-up; the generation is
+    /// read from the shared state).
+    Assigned,
     /// Leadership ended outside the leader thread (revoked, lost, stale): drop the producer.
     Ended,
     Write {
@@ -218,12 +219,11 @@ impl Shared {
     // ---- group membership -----------------------------------------------------------------
 
     /// The coordinator gave us the partition: a new assignment generation.
-    pub(crate) fn on_assigned(&self) -> u64 {
+    pub(crate) fn on_assigned(&self) {
         let mut st = lock(&self.st);
         let gen = st.next_gen;
         st.next_gen += 1;
         st.assigned = Some(gen);
-        gen
     }
 
     /// The partition was revoked or lost: stop leading *now*, before the rebalance goes on (the
@@ -243,6 +243,11 @@ impl Shared {
         self.publish(&st);
         drop(st);
         let _ = self.events.try_send(Event::Ended);
+    }
+
+    /// The current assignment generation, if the coordinator gave us the partition.
+    pub(crate) fn assigned(&self) -> Option<u64> {
+        lock(&self.st).assigned
     }
 
     pub(crate) fn is_assigned(&self, gen: u64) -> bool {
@@ -562,13 +567,10 @@ impl ConsumerContext for GroupCtx {
                 if let Err(e) = base_consumer.pause(tpl) {
                     tracing::debug!("state store: pausing the election member's partition: {e}");
                 }
-                let gen = self.0.shared.on_assigned();
+                self.0.shared.on_assigned();
                 tracing::info!(topic = %self.0.shared.opts.url.topic, "state store: elected by the group coordinator; claiming leadership");
-                if self.0.shared.events.try_send(Event::Assigned(gen)).is_err() {
-                    tracing::warn!(
-                        "state store: leader thread busy; the claim waits for the next election"
-                    );
-                }
+                // Only a wake-up: the leader thread also finds the assignment on its next turn.
+                let _ = self.0.shared.events.try_send(Event::Assigned);
             }
         }
     }
