@@ -36,13 +36,13 @@ run_step() {
 }
 
 lint() {
-  cargo fmt --all -- --check && cargo clippy --all-targets --quiet -- -D warnings
+  cargo fmt --all -- --check && cargo clippy --workspace --all-targets --quiet -- -D warnings
 }
 
 for s in "${steps[@]}"; do
   case "$s" in
     lint) run_step lint lint ;;
-    rust) run_step rust cargo test --all-targets ;;
+    rust) run_step rust cargo test --workspace --all-targets ;;
     alerts) run_step alerts bash alerts/check.sh ;;
     prometheus) run_step prometheus bash tests/e2e/prometheus/run.sh ;;
     probes)
