@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 
 use crate::error::Error;
 use crate::shared::{client_config, Ctx, GroupCtx, Shared};
@@ -56,7 +57,18 @@ fn run(
         // Messages are not needed here (the partition is paused once assigned); polling serves
         // rebalance callbacks and keeps max.poll.interval.ms satisfied.
         if let Some(Err(e)) = consumer.poll(Duration::from_millis(100)) {
-            tracing::debug!(topic = %topic, "state store: election member: {}", shared.redactor.clean(&e.to_string()));
+            match e.rdkafka_error_code() {
+                // The brokers' group.min/max.session.timeout.ms reject ours: this member can
+                // never be elected. Say so instead of standing by forever.
+                Some(RDKafkaErrorCode::InvalidSessionTimeout) => shared.set_down(format!(
+                    "the brokers refuse the session timeout of {:?} (outside their group.min.session.timeout.ms..group.max.session.timeout.ms, 6s..30m by default): choose a value in that range",
+                    shared.timings.session
+                )),
+                Some(RDKafkaErrorCode::GroupAuthorizationFailed | RDKafkaErrorCode::TopicAuthorizationFailed) => {
+                    shared.set_down(shared.map_err("joining the election group", &e).to_string())
+                }
+                _ => tracing::debug!(topic = %topic, "state store: election member: {}", shared.redactor.clean(&e.to_string())),
+            }
         }
         let mut rejoin = false;
         loop {

@@ -286,6 +286,21 @@ fn validate_batch(batch: &[(String, Option<Vec<u8>>)]) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    /// The agent shares one store between tasks and awaits its futures on a multi-thread
+    /// runtime.
+    #[test]
+    fn the_store_and_its_futures_can_cross_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        #[allow(dead_code, unreachable_code, clippy::diverging_sub_expression)]
+        fn check(s: &KafkaStore) {
+            send_sync(s);
+            send(s.load());
+            send(s.write(Vec::new()));
+            send(KafkaStore::open(unimplemented!()));
+        }
+    }
+
     #[test]
     fn batches_are_checked_before_they_reach_kafka() {
         assert!(validate_batch(&[("a".into(), Some(vec![1]))]).is_ok());
