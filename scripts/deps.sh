@@ -15,8 +15,10 @@ need podman podman
 need runc runc
 need mmdebstrap mmdebstrap
 # cdc-sentinel-kafka builds librdkafka, OpenSSL and zlib from source (rdkafka's ssl-vendored,
-# libz-static): gcc, make, and a perl with IPC::Cmd (OpenSSL's Configure; perl-base lacks it).
+# libz-static): gcc, make, g++ (librdkafka's configure fails without a C++ compiler, though it
+# builds only C), and a perl with IPC::Cmd (OpenSSL's Configure; perl-base lacks it).
 need gcc gcc
+need c++ g++
 need make make
 perl -MIPC::Cmd -e1 >/dev/null 2>&1 || apt_pkgs+=(perl)
 [ -x /usr/sbin/mariadbd ] || apt_pkgs+=(mariadb-server)
