@@ -216,6 +216,9 @@ impl LeaderThread {
             }
             match events.recv_timeout(wait) {
                 Ok(Event::Assigned) | Ok(Event::Ended) => {}
+                // A caller that gave up (its deadline passed while a claim ran) is not written
+                // for: it was told the write failed, so the write must not land later.
+                Ok(Event::Write { reply, .. }) if reply.is_closed() => {}
                 Ok(Event::Write { batch, reply }) => {
                     let r = self.write(batch);
                     let _ = reply.send(r);
