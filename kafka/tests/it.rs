@@ -384,7 +384,14 @@ struct SimProc {
 impl SimProc {
     fn start(url: &str) -> SimProc {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "sim_child", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "sim_child",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env("CDC_KAFKA_SIM_URL", url)
             .env("CDC_KAFKA_SIM_SESSION_MS", SESSION.as_millis().to_string())
             .stdin(Stdio::piped())
@@ -444,8 +451,10 @@ impl Drop for SimProc {
     }
 }
 
-/// Not a test on its own: the body of the child process the frozen-leader test starts.
+/// Not a test on its own: the body of the child process the frozen-leader test starts (with
+/// `--include-ignored`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the body of the frozen-leader test's child process, not a test"]
 async fn sim_child() {
     let Ok(url) = std::env::var("CDC_KAFKA_SIM_URL") else {
         return;
