@@ -266,6 +266,7 @@ fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
 /// Answers one request.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
+    worker: Arc<str>,
     req: Request<Incoming>,
 ) -> Result<Response<SimBody>, CloseConnection> {
     let method = req.method().clone();
@@ -279,6 +280,7 @@ pub(crate) async fn handle(
             method: method.to_string(),
             path: path.clone(),
             query: query_raw.clone(),
+            worker: worker.to_string(),
         });
         m.take_fault(&classify(&method, &seg_refs))
     };
@@ -487,9 +489,9 @@ fn route(shared: &Shared, method: &Method, segs: &[&str], query: &Query, body: &
             match m
                 .connectors
                 .get(*name)
-                .and_then(|c| c.tasks.iter().find(|t| t.id == id))
+                .and_then(|c| c.tasks.iter().find(|t| t.id == id).map(|t| (c, t)))
             {
-                Some(t) => Reply::Json(200, m.task_status_json(t)),
+                Some((c, t)) => Reply::Json(200, m.task_status_json(c, t)),
                 None => error(404, format!("No status found for task {name}-{id}")),
             }
         }

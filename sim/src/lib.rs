@@ -34,8 +34,10 @@ mod db;
 mod http;
 mod model;
 pub mod standin;
+pub mod tansu;
 pub mod tns;
 pub mod trace;
+mod workers;
 
 pub use db::Reach;
 
@@ -77,6 +79,10 @@ pub struct SimOptions {
     pub retry_wait: Duration,
     /// Where to listen; `None` means 127.0.0.1 on a free port.
     pub addr: Option<SocketAddr>,
+    /// How long the connectors of a worker that died ([`SimConnect::kill_worker`]) keep their
+    /// last status under its id, running nothing, before another worker takes them over:
+    /// `scheduled.rebalance.max.delay.ms` (5 minutes on a real cluster, the default here too).
+    pub scheduled_rebalance_delay: Duration,
 }
 
 impl Default for SimOptions {
@@ -89,6 +95,7 @@ impl Default for SimOptions {
             stopped_tasks_linger: Duration::from_millis(300),
             retry_wait: Duration::from_millis(500),
             addr: None,
+            scheduled_rebalance_delay: Duration::from_secs(300),
         }
     }
 }
@@ -247,6 +254,9 @@ pub struct Recorded {
     pub path: String,
     /// Raw query string, if any, e.g. `expand=status&expand=info`.
     pub query: Option<String>,
+    /// The id (`127.0.0.1:PORT`) of the worker whose port it came to (see
+    /// [`SimConnect::add_worker`]).
+    pub worker: String,
 }
 
 impl Recorded {
@@ -267,6 +277,8 @@ pub(crate) struct Shared {
     conn_token: Mutex<CancellationToken>,
     shutdown: CancellationToken,
     runtime: tokio::runtime::Handle,
+    /// The other workers' ports (the first worker is `addr`).
+    ports: Mutex<Vec<Arc<workers::Port>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -339,7 +351,7 @@ impl SimConnect {
         let listener = bind(want)?;
         let addr = listener.local_addr()?;
         let version = parse_version(&opts.version);
-        let model = Model::new(
+        let mut model = Model::new(
             model::Timing {
                 effect_delay: opts.effect_delay,
                 stopped_tasks_linger: opts.stopped_tasks_linger,
@@ -347,6 +359,7 @@ impl SimConnect {
             },
             format!("{}:{}", addr.ip(), addr.port()),
         );
+        model.reassign_after = opts.scheduled_rebalance_delay;
         let shared = Arc::new(Shared {
             model: Mutex::new(model),
             version,
@@ -356,6 +369,7 @@ impl SimConnect {
             conn_token: Mutex::new(CancellationToken::new()),
             shutdown: CancellationToken::new(),
             runtime: tokio::runtime::Handle::current(),
+            ports: Mutex::new(Vec::new()),
             opts,
         });
         let accept = tokio::spawn(accept_loop(shared.clone()));
@@ -559,6 +573,9 @@ impl Shared {
         *lock(&self.listener) = None;
         lock(&self.conn_token).cancel();
         self.listener_changed.notify_one();
+        for p in lock(&self.ports).iter() {
+            p.close();
+        }
     }
 }
 
@@ -591,8 +608,9 @@ async fn accept_loop(shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let conn_shared = shared.clone();
+        let worker: Arc<str> = Arc::from(lock(&shared.model).worker_id.as_str());
         tokio::spawn(async move {
-            let svc = service_fn(move |req| http::handle(conn_shared.clone(), req));
+            let svc = service_fn(move |req| http::handle(conn_shared.clone(), worker.clone(), req));
             let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}

@@ -129,6 +129,11 @@ pub(crate) struct Connector {
     db: Option<DbKey>,
     /// What the last failed attempt to reach it got (shapes the failure trace).
     last_down: Reach,
+    /// The worker that owns it (an index into `Model::workers`).
+    pub owner: usize,
+    /// Its worker died: its status keeps the dead worker's id and nothing runs until then,
+    /// when another worker takes it over (`scheduled.rebalance.max.delay.ms`).
+    pub orphaned_until: Option<Instant>,
 }
 
 impl Connector {
@@ -213,6 +218,11 @@ pub(crate) struct Model {
     next_seq: u64,
     timing: Timing,
     pub worker_id: String,
+    /// Every worker of the cluster (the first is `worker_id`) and whether it is alive.
+    pub workers: Vec<(String, bool)>,
+    /// How long a dead worker's connectors wait before another worker takes them over.
+    pub reassign_after: Duration,
+    next_owner: usize,
     pub rebalance_until: Option<Instant>,
     /// The worker process is restarting until then: REST answers, but it knows no connector.
     pub starting_until: Option<Instant>,
@@ -229,7 +239,10 @@ impl Model {
             next_uid: 1,
             next_seq: 0,
             timing,
+            workers: vec![(worker_id.clone(), true)],
             worker_id,
+            reassign_after: Duration::from_secs(300),
+            next_owner: 0,
             rebalance_until: None,
             starting_until: None,
             rebalance_hits: 0,
@@ -256,6 +269,7 @@ impl Model {
 
     /// Applies every delayed effect due at `now`.
     pub(crate) fn settle(&mut self, now: Instant) {
+        self.reassign(now);
         while let Some(entry) = self.pending.first_entry() {
             if entry.key().0 > now {
                 break;
@@ -272,6 +286,11 @@ impl Model {
             return;
         };
         if c.uid != p.uid {
+            return;
+        }
+        if c.orphaned_until.is_some() {
+            // Its worker is dead: nothing happens to it until another worker takes it over
+            // (in its target state then); a restart sent meanwhile is lost.
             return;
         }
         match p.effect {
@@ -344,9 +363,72 @@ impl Model {
             offset: 0,
             db,
             last_down: Reach::Unreachable,
+            owner: self.pick_owner(),
+            orphaned_until: None,
         };
         c.fresh_tasks(now);
         self.connectors.insert(c.spec.name.clone(), c);
+    }
+
+    /// The next live worker, round robin.
+    fn pick_owner(&mut self) -> usize {
+        let n = self.workers.len();
+        for _ in 0..n {
+            let i = self.next_owner % n;
+            self.next_owner += 1;
+            if self.workers[i].1 {
+                return i;
+            }
+        }
+        0
+    }
+
+    /// A worker joins the cluster; connectors added from now on are spread over it too.
+    pub(crate) fn add_worker(&mut self, id: String) -> usize {
+        self.workers.push((id, true));
+        self.workers.len() - 1
+    }
+
+    /// A worker dies: its connectors keep their last status under its id, and nothing of
+    /// theirs runs, until another worker takes them over after `reassign_after`.
+    pub(crate) fn kill_worker(&mut self, index: usize, now: Instant) {
+        if let Some(w) = self.workers.get_mut(index) {
+            w.1 = false;
+        }
+        let until = now + self.reassign_after;
+        for c in self.connectors.values_mut().filter(|c| c.owner == index) {
+            c.orphaned_until.get_or_insert(until);
+        }
+    }
+
+    /// Connectors whose wait is over go to a live worker and start in their target state.
+    fn reassign(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .connectors
+            .iter()
+            .filter(|(_, c)| c.orphaned_until.is_some_and(|u| u <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if due.is_empty() || !self.workers.iter().any(|w| w.1) {
+            return;
+        }
+        for name in due {
+            let owner = self.pick_owner();
+            let Some(c) = self.connectors.get_mut(&name) else {
+                continue;
+            };
+            c.orphaned_until = None;
+            c.owner = owner;
+            c.state = c.target.up_state();
+            c.trace = None;
+            if c.target == Target::Stopped {
+                c.tasks.clear();
+                c.tasks_gen += 1;
+                c.tasks_stopped = false;
+            } else {
+                c.fresh_tasks(now);
+            }
+        }
     }
 
     pub(crate) fn delete_connector(&mut self, name: &str) -> bool {
@@ -547,6 +629,9 @@ impl Model {
         self.settle(now);
         let retry_wait = self.timing.retry_wait;
         for c in self.connectors.values_mut() {
+            if c.orphaned_until.is_some() {
+                continue; // its worker is dead: nothing of it runs
+            }
             let up = match &c.db {
                 None => true,
                 Some(k) => match db_reach.get(k) {
@@ -606,20 +691,22 @@ impl Model {
 
     /// ConnectorStateInfo; `restarting` marks the items of a restart plan.
     pub(crate) fn status_json(&self, c: &Connector, restarting: Option<&RestartPlan>) -> Value {
-        let conn_restarting = restarting.is_some_and(|p| p.connector);
+        let conn_restarting = restarting.is_some_and(|p| p.connector) && c.orphaned_until.is_none();
+        let owner = self.owner_id(c);
         let connector = if conn_restarting {
-            state_json(State::Restarting, None, &self.worker_id, None)
+            state_json(State::Restarting, None, owner, None)
         } else {
-            state_json(c.state, c.trace.as_deref(), &self.worker_id, None)
+            state_json(c.state, c.trace.as_deref(), owner, None)
         };
         let tasks: Vec<Value> = c
             .tasks
             .iter()
             .map(|t| {
-                if restarting.is_some_and(|p| p.tasks.contains(&t.id)) {
-                    state_json(State::Restarting, None, &self.worker_id, Some(t.id))
+                if restarting.is_some_and(|p| p.tasks.contains(&t.id)) && c.orphaned_until.is_none()
+                {
+                    state_json(State::Restarting, None, owner, Some(t.id))
                 } else {
-                    state_json(t.state, t.trace.as_deref(), &self.worker_id, Some(t.id))
+                    state_json(t.state, t.trace.as_deref(), owner, Some(t.id))
                 }
             })
             .collect();
@@ -631,9 +718,16 @@ impl Model {
         })
     }
 
+    /// The id of the worker that owns `c` (or did, until it died).
+    pub(crate) fn owner_id<'a>(&'a self, c: &Connector) -> &'a str {
+        self.workers
+            .get(c.owner)
+            .map_or(self.worker_id.as_str(), |w| w.0.as_str())
+    }
+
     /// One task's state object, as `/tasks/{id}/status` returns it.
-    pub(crate) fn task_status_json(&self, t: &Task) -> Value {
-        state_json(t.state, t.trace.as_deref(), &self.worker_id, Some(t.id))
+    pub(crate) fn task_status_json(&self, c: &Connector, t: &Task) -> Value {
+        state_json(t.state, t.trace.as_deref(), self.owner_id(c), Some(t.id))
     }
 
     /// ConnectorInfo.
