@@ -8,10 +8,12 @@
 //! agent always may; an agent that shares its store with others (a Kafka topic) only while it
 //! is the confirmed leader.
 //!
-//! Backends: [`FileStore`] (a JSON file written atomically) and [`MemStore`] (tests, and
-//! `--dry-run`, which reads the real state but never writes it).
+//! Backends: [`FileStore`] (a JSON file written atomically), [`MemStore`] (tests, and
+//! `--dry-run`, which reads the real state but never writes it) and [`KafkaStateStore`] (a
+//! compacted Kafka topic shared by every agent of a Connect cluster, one of which leads).
 
 mod file;
+mod kafka;
 mod mem;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::{Millis, Record};
 
 pub use file::FileStore;
+pub use kafka::KafkaStateStore;
 pub use mem::MemStore;
 
 /// Everything that survives a restart.
@@ -118,6 +121,43 @@ pub enum StoreError {
         source: std::io::Error,
         fix: String,
     },
+    /// A shared store refused the write because this agent does not (or no longer) lead:
+    /// another agent acts. Not fatal: the agent stands by.
+    #[error("{what}: not written: {why}")]
+    NotLeader { what: String, why: String },
+    /// A shared store cannot be reached (or did not confirm the write in time). Not fatal:
+    /// nothing is sent without its write-ahead record, and leadership is won again only
+    /// through a fresh election.
+    #[error("{what} unavailable: {why}")]
+    Unavailable { what: String, why: String },
+    /// The shared store cannot be used with these settings (topic of the wrong shape, refused
+    /// credentials, ...): fatal, the message names the fix.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Errors that stop the agent (a state it cannot read or write for good). The others mean
+    /// "not now": the agent stops acting and carries on watching.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::NotLeader { .. } | StoreError::Unavailable { .. }
+        )
+    }
+}
+
+/// Where this agent stands among the agents that share its store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Elected (or the only agent on its store): acts while [`Store::may_act`] says so.
+    Leader,
+    /// Another agent leads; this one follows, read-only.
+    Standby,
+    /// The store cannot be reached (or refused this agent); nothing is acted on.
+    Unavailable(String),
+    /// The store cannot be used at all (its message names the fix): the agent stops.
+    Failed(String),
 }
 
 /// Whether this agent may send actions now.
@@ -145,6 +185,19 @@ pub trait Store: Send + Sync {
     }
     /// The store, for log lines (`state file /var/lib/cdc-sentinel/state.json`).
     fn describe(&self) -> String;
+    /// For a store shared by several agents: this agent's [`Role`] as it changes. `None`: the
+    /// store is this agent's alone, and it always leads.
+    fn role(&self) -> Option<tokio::sync::watch::Receiver<Role>> {
+        None
+    }
+    /// How many times records vanished from a shared store (its topic recreated, a broker that
+    /// lost its data). A leader that sees this grow writes its whole state again.
+    fn records_lost(&self) -> u64 {
+        0
+    }
+    /// Lets go of the store on shutdown (a shared store leaves the election at once, so a
+    /// standby takes over without waiting for a timeout).
+    async fn close(&self) {}
 }
 
 #[cfg(test)]
