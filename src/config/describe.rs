@@ -95,7 +95,22 @@ impl Config {
         let _ = writeln!(s, "max_wait           = {}", dm(self.settings.max_wait));
         let _ = writeln!(s, "after_timeout      = {:?}", self.settings.after_timeout);
         let _ = writeln!(s, "hold_with          = {:?}", self.settings.hold_with);
-        let _ = writeln!(s, "state_file         = {}", self.state_file.display());
+        match &self.state_store {
+            None => {
+                let _ = writeln!(s, "state_file         = {}", self.state_file.display());
+                let _ = writeln!(s, "state_store        = (none: the state file, one agent)");
+            }
+            Some(o) => {
+                let _ = writeln!(
+                    s,
+                    "state_file         = {} (imported once into the topic if it exists)",
+                    self.state_file.display()
+                );
+                for line in o.describe().lines() {
+                    let _ = writeln!(s, "state_store        | {line}");
+                }
+            }
+        }
         let _ = writeln!(s, "web.listen_address = {}", self.listen);
         let _ = writeln!(s, "dry_run            = {}", self.dry_run);
         for w in &self.maintenance {

@@ -201,6 +201,32 @@ pub struct RunArgs {
         default_value = "cdc-sentinel-state.json"
     )]
     pub state_file: PathBuf,
+
+    /// Keep the holds in a Kafka topic shared by every agent of the Connect cluster (one agent per worker; one leads and acts, the others stand by): kafka://HOST:PORT[,HOST:PORT...]/TOPIC. Without it: --state-file, one agent.
+    #[arg(long, env = "CDC_SENTINEL_STATE_STORE")]
+    pub state_store: Option<String>,
+    /// PEM file with the CA certificates that signed the Kafka brokers' certificates (turns TLS on for the state store).
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_TLS_CA")]
+    pub kafka_tls_ca: Option<PathBuf>,
+    /// PEM client certificate for brokers that require TLS client authentication (with --kafka-tls-key).
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_TLS_CERT")]
+    pub kafka_tls_cert: Option<PathBuf>,
+    /// PEM private key of --kafka-tls-cert.
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_TLS_KEY")]
+    pub kafka_tls_key: Option<PathBuf>,
+    /// SASL mechanism for the state store: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (password from CDC_SENTINEL_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file).
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_SASL_MECHANISM")]
+    pub kafka_sasl_mechanism: Option<String>,
+    /// SASL user name for the state store.
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_SASL_USER")]
+    pub kafka_sasl_user: Option<String>,
+    /// File holding the SASL password (one trailing newline is dropped).
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_SASL_PASSWORD_FILE")]
+    pub kafka_sasl_password_file: Option<PathBuf>,
+    /// Kafka consumer-group session timeout of the election: a leader that dies or freezes is replaced after about this long (brokers accept 6s to 30m by default).
+    #[arg(long, env = "CDC_SENTINEL_KAFKA_SESSION_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub kafka_session_timeout: Duration,
+
     /// Address for /metrics, /healthz, /readyz (":PORT" means every interface).
     #[arg(
         long = "web.listen-address",

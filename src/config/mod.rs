@@ -8,6 +8,7 @@ pub mod error;
 pub mod file;
 pub mod flags;
 pub mod selector;
+pub mod state_store;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,9 @@ pub struct Config {
     pub probe: ProbeConfig,
     pub settings: Settings,
     pub state_file: PathBuf,
+    /// `--state-store kafka://...`: the holds live in a Kafka topic shared by the agents of the
+    /// cluster, one of which leads (`None`: the state file, one agent).
+    pub state_store: Option<cdc_sentinel_kafka::Options>,
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub dry_run: bool,

@@ -227,6 +227,7 @@ impl RunArgs {
             )));
         }
         let listen = parse_listen(&self.listen).map_err(usage)?;
+        let state_store = self.state_store()?;
         let mut maintenance = flag_windows(&self.maintenance)?;
 
         let mut overrides = BTreeMap::new();
@@ -313,6 +314,7 @@ impl RunArgs {
             },
             settings,
             state_file: self.state_file.clone(),
+            state_store,
             listen,
             log_format: self.log_format,
             dry_run: self.dry_run,
