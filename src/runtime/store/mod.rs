@@ -148,11 +148,12 @@ impl StoreError {
 }
 
 /// Where this agent stands among the agents that share its store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Role {
     /// Elected (or the only agent on its store): acts while [`Store::may_act`] says so.
     Leader,
-    /// Another agent leads; this one follows, read-only.
+    /// Another agent leads; this one follows, read-only (where every agent starts).
+    #[default]
     Standby,
     /// The store cannot be reached (or refused this agent); nothing is acted on.
     Unavailable(String),
