@@ -29,6 +29,9 @@ pub struct ItemState {
     pub state: String,
     #[serde(default)]
     pub trace: Option<String>,
+    /// The worker that owns it (its advertised REST `host:port`).
+    #[serde(default)]
+    pub worker_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +40,9 @@ pub struct TaskState {
     pub state: String,
     #[serde(default)]
     pub trace: Option<String>,
+    /// The worker that runs it (its advertised REST `host:port`).
+    #[serde(default)]
+    pub worker_id: Option<String>,
 }
 
 /// ConnectorInfo; only the configuration keys the agent reads are kept (see [`KEPT_KEYS`]), so

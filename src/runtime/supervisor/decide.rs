@@ -32,12 +32,14 @@ pub(crate) struct Decisions {
 }
 
 /// `gone`: connectors missing from the listing that the supervisor confirmed deleted.
+/// `between`: held connectors between two workers (see `owners`), decided as if not listed.
 pub(crate) fn decide(
     cfg: &Config,
     obs: &Observation,
     state: &Durable,
     board: &ProbeBoard,
     gone: &HashSet<String>,
+    between: &HashSet<String>,
 ) -> Decisions {
     let now = obs.now;
     let names: BTreeSet<&String> = obs
@@ -66,7 +68,7 @@ pub(crate) fn decide(
         let probe = target.as_deref().and_then(|t| board.get(t));
         let input = Input {
             now,
-            conn: seen.map(|s| &s.conn),
+            conn: seen.filter(|_| !between.contains(name)).map(|s| &s.conn),
             gone: gone.contains(name),
             target: target.as_deref(),
             probe: probe.as_ref(),

@@ -17,6 +17,8 @@ pub(crate) struct Seen {
     pub target: Result<Target, TargetError>,
     pub selected: bool,
     pub settings: Settings,
+    /// The workers its status names (connector and tasks), each once: see `owners`.
+    pub workers: Vec<String>,
 }
 
 /// What one poll showed.
@@ -31,6 +33,15 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
         // A connector whose status is not known yet (just created) is not observed at all.
         let Some(st) = ex.status else { continue };
         let state = ConnState::parse(&st.connector.state);
+        let mut workers: Vec<String> = st
+            .connector
+            .worker_id
+            .iter()
+            .chain(st.tasks.iter().filter_map(|t| t.worker_id.as_ref()))
+            .cloned()
+            .collect();
+        workers.sort_unstable();
+        workers.dedup();
         let conn = ConnectorObs {
             state,
             state_name: (state == ConnState::Unknown).then(|| st.connector.state.clone()),
@@ -52,6 +63,7 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
             target,
             selected: cfg.selector.selects(&name),
             settings: cfg.settings_for(&name),
+            workers,
         };
         connectors.insert(name, seen);
     }
