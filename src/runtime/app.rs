@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::Client;
 use crate::runtime::health::Health;
-use crate::runtime::store::{FileStore, MemStore, Store};
+use crate::runtime::store::{FileStore, KafkaStateStore, MemStore, Store};
 use crate::runtime::supervisor::{Agent, AgentError, Diagnostics, DiagnosticsHandle};
 use crate::telemetry::metrics::Metrics;
 
@@ -56,6 +56,13 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
             .await
             .map_err(AgentError::Store)?;
         Box::new(MemStore::with(state))
+    } else if let Some(opts) = &cfg.state_store {
+        // Shared by the agents of the cluster: one leads; the state file is imported once.
+        Box::new(
+            KafkaStateStore::open(opts.clone(), Some(cfg.state_file.clone()))
+                .await
+                .map_err(AgentError::Store)?,
+        )
     } else {
         let file = FileStore::new(&cfg.state_file);
         file.preflight().await.map_err(AgentError::Store)?;

@@ -1,7 +1,7 @@
 //! Readiness (`/readyz`), shared by the supervisor and the HTTP server.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::clock::Clock;
@@ -15,6 +15,8 @@ pub struct Health {
     poll_interval_ms: u64,
     action_timeout_ms: u64,
     clock: Clock,
+    /// Why a shared state store makes the agent unready (Kafka cannot be reached).
+    store_problem: Arc<Mutex<Option<String>>>,
 }
 
 impl Health {
@@ -25,6 +27,7 @@ impl Health {
             poll_interval_ms: poll_interval.as_millis().min(u64::MAX as u128) as u64,
             action_timeout_ms: action_timeout.as_millis().min(u64::MAX as u128) as u64,
             clock,
+            store_problem: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -38,7 +41,29 @@ impl Health {
         if self.acting_since_ms.load(Ordering::Relaxed) > 0 {
             allowed = allowed.saturating_add(self.action_timeout_ms);
         }
-        last > 0 && self.clock.now_ms().saturating_sub(last) <= allowed
+        last > 0 && self.clock.now_ms().saturating_sub(last) <= allowed && self.problem().is_none()
+    }
+
+    /// Why the agent is not ready, for `/readyz`'s body (`None`: ready).
+    pub fn why_not_ready(&self) -> Option<String> {
+        if let Some(p) = self.problem() {
+            return Some(p);
+        }
+        (!self.ready())
+            .then(|| "no successful Kafka Connect poll in the last 3 poll intervals".into())
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.store_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A shared state store that cannot be reached makes the agent unready (a standby that
+    /// follows its leader is ready; so is the leader).
+    pub(crate) fn store_problem(&self, why: Option<String>) {
+        *self.store_problem.lock().unwrap_or_else(|e| e.into_inner()) = why;
     }
 
     pub(crate) fn polled(&self, now: u64) {

@@ -86,17 +86,14 @@ fn route(req: Request<Incoming>, metrics: &Metrics, health: &Health) -> Response
             metrics.render(),
         ),
         "/healthz" => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
-        "/readyz" => {
-            if health.ready() {
-                text(StatusCode::OK, "text/plain; charset=utf-8", "ready\n")
-            } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain; charset=utf-8",
-                    "not ready: no successful Kafka Connect poll in the last 3 poll intervals\n",
-                )
-            }
-        }
+        "/readyz" => match health.why_not_ready() {
+            None => text(StatusCode::OK, "text/plain; charset=utf-8", "ready\n"),
+            Some(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("not ready: {why}\n"),
+            ),
+        },
         "/" => text(StatusCode::OK, "text/html; charset=utf-8", LANDING),
         _ => text(
             StatusCode::NOT_FOUND,

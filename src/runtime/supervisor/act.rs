@@ -1,7 +1,8 @@
 //! Stages 4 and 5, act and fold: send the actions the decisions ask for (each connector's in
 //! order, stopping at the first that fails; connectors in parallel, at most
-//! `max_concurrent_actions` at once), after checking that this agent may act, then fold every
-//! result back into the records through the core's `apply_result`.
+//! `max_concurrent_actions` at once), checking right before every REST call that this agent
+//! may act (a leader whose leadership Kafka no longer confirms sends nothing more), then fold
+//! every result back into the records through the core's `apply_result`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub(crate) struct Acted {
 /// Sends every pending action. `dry_run`: nothing is sent, every action is `DryRun`.
 pub(crate) async fn act(
     client: &Client,
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     pending: Vec<(String, Vec<Action>)>,
     dry_run: bool,
     limit: usize,
@@ -34,19 +35,22 @@ pub(crate) async fn act(
     let mut set = tokio::task::JoinSet::new();
     let mut out = Vec::new();
     for (name, actions) in pending {
-        if !dry_run {
-            if let Authority::Standby(why) = store.may_act() {
-                tracing::debug!(connector = %name, "not sending {actions:?}: {why}");
-                continue;
-            }
-        }
         let client = client.clone();
         let permits = permits.clone();
+        let store = store.clone();
         set.spawn(async move {
             // The semaphore is never closed, so acquiring only fails if it were.
             let _permit = permits.acquire_owned().await.ok();
             let mut results = Vec::new();
             for a in actions {
+                // Right before each REST call: a leader frozen or cut off since its write-ahead
+                // is stale by now and sends nothing (ARCHITECTURE.md, "the residual window").
+                if !dry_run {
+                    if let Authority::Standby(why) = store.may_act() {
+                        tracing::debug!(connector = %name, "not sending {a:?}: {why}");
+                        break;
+                    }
+                }
                 let r = if dry_run {
                     ActionResult::DryRun
                 } else {
@@ -130,5 +134,92 @@ pub(crate) fn fold(
                 events::emit(metrics, &ctx, ev);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use cdc_sentinel_sim::{ConnectorSpec, SimConnect, SimOptions};
+
+    use super::*;
+    use crate::config::ConnectSettings;
+    use crate::runtime::store::{Change, StoreError};
+
+    /// A shared store whose leadership ends after `grants` checks (a leader deposed, or frozen
+    /// past its lease, between two calls of one connector).
+    struct Deposed {
+        grants: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Deposed {
+        async fn preflight(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn load(&self) -> Result<Durable, StoreError> {
+            Ok(Durable::empty())
+        }
+        async fn apply(&self, _: &[Change]) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn may_act(&self) -> Authority {
+            match self
+                .grants
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            {
+                Ok(_) => Authority::Act,
+                Err(_) => Authority::Standby("another agent leads".into()),
+            }
+        }
+        fn describe(&self) -> String {
+            "test store".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn leadership_is_checked_before_every_rest_call_not_once_per_connector() {
+        let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+        sim.add_connector(ConnectorSpec::postgres("inv", None));
+        sim.pause_by_hand("inv");
+        let client = Client::new(
+            &ConnectSettings {
+                url: sim.url(),
+                user: None,
+                password: None,
+                timeout: Duration::from_secs(2),
+                action_timeout: Duration::from_secs(2),
+                ca_pem: None,
+                identity_pem: None,
+            },
+            Metrics::new("t", "t", false),
+        )
+        .unwrap();
+        let store = Arc::new(Deposed {
+            grants: AtomicUsize::new(1),
+        });
+        let acted = act(
+            &client,
+            store,
+            vec![("inv".into(), vec![Action::Resume, Action::RestartFailed])],
+            false,
+            4,
+        )
+        .await;
+        let sent: Vec<String> = sim
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert_eq!(
+            sent,
+            ["PUT /connectors/inv/resume"],
+            "the second call is not sent"
+        );
+        assert_eq!(acted.len(), 1);
+        assert_eq!(acted[0].results.len(), 1, "only the resume has a result");
     }
 }

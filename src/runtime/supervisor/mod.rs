@@ -16,7 +16,9 @@
 
 mod act;
 mod decide;
+mod leadership;
 mod observe;
+mod owners;
 mod publish;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -33,7 +35,7 @@ use crate::runtime::connect::types::{kafka_version, ExpandedMap};
 use crate::runtime::connect::{Client, ConnectError, WorkerHealth};
 use crate::runtime::health::Health;
 use crate::runtime::probes::ProbeBoard;
-use crate::runtime::store::{Authority, Durable, Store, StoreError};
+use crate::runtime::store::{Durable, Store, StoreError};
 use crate::telemetry::events::{self, Ctx};
 use crate::telemetry::Metrics;
 
@@ -55,7 +57,9 @@ pub struct Agent {
     cfg: Arc<Config>,
     client: Client,
     metrics: Metrics,
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
+    /// Leader or standby among the agents that share the store (a sole agent leads).
+    lead: leadership::Lead,
     /// The state as the agent knows it: what the store holds plus results folded in since.
     state: Durable,
     /// What the store holds (the next batch is the difference).
@@ -82,6 +86,8 @@ pub struct Agent {
     last_listed: usize,
     /// Held connectors missing from the listing whose "keeping the hold" line was logged.
     missing_logged: HashSet<String>,
+    /// Held connectors between two workers (a crashed or stopped worker's).
+    owners: owners::Owners,
 }
 
 impl Agent {
@@ -94,7 +100,14 @@ impl Agent {
         clock: Clock,
         shutdown: CancellationToken,
     ) -> Result<Agent, AgentError> {
-        let state = store.load().await?;
+        let store: Arc<dyn Store> = Arc::from(store);
+        let lead = leadership::Lead::new(store.as_ref());
+        // A shared store is read once elected (a standby reads it each cycle, for its metrics).
+        let state = if lead.shared() {
+            Durable::empty()
+        } else {
+            store.load().await?
+        };
         if !state.connectors.is_empty() {
             let held: Vec<String> = state
                 .connectors
@@ -118,6 +131,7 @@ impl Agent {
             client,
             metrics,
             store,
+            lead,
             written: state.clone(),
             state,
             board: ProbeBoard::default(),
@@ -133,6 +147,7 @@ impl Agent {
             blind_reported: HashMap::new(),
             unknown_states_logged: HashMap::new(),
             missing_logged: HashSet::new(),
+            owners: owners::Owners::default(),
         })
     }
 
@@ -152,14 +167,21 @@ impl Agent {
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wake) => {}
+                // Elected or deposed: act on it now, not at the next poll.
+                _ = self.lead.changed() => self.sync_role().await?,
             }
         }
         // On the way out the whole state is written, changed or not, so the file is there and
-        // current for whoever starts next.
-        if !self.cfg.dry_run {
+        // current for whoever starts next (a standby has nothing of its own to write).
+        if !self.cfg.dry_run && self.lead.leading() {
             let changes = self.written.diff(&self.state);
-            self.store.apply(&changes).await?;
+            match self.store.apply(&changes).await {
+                Err(e) if e.is_fatal() => return Err(e.into()),
+                Err(e) => tracing::warn!("stopping: the last results were not written ({e}); the next leader re-checks those connectors against Kafka Connect"),
+                Ok(()) => {}
+            }
         }
+        self.store.close().await;
         tracing::info!("stopped; state written");
         Ok(())
     }
@@ -167,6 +189,7 @@ impl Agent {
     /// One cycle. Returns how long to sleep before the next one.
     pub async fn cycle(&mut self) -> Result<Duration, AgentError> {
         let poll = self.cfg.poll_interval;
+        self.sync_role().await?;
         let list = match self.client.list().await {
             Ok(l) => l,
             Err(e) => {
@@ -202,26 +225,36 @@ impl Agent {
         // 1. observe
         let obs = observe::observe(&self.cfg, list, now);
         self.ensure_probes(&obs);
+        if !self.lead.leading() {
+            // A standby: publish what it sees, decide and send nothing.
+            self.standby_publish(&obs, now).await?;
+            return Ok(None);
+        }
         self.log_unknown_targets(&obs);
         let gone = self.confirm_gone(&obs).await;
+        let between = self.owners.between(&obs, &self.state, now).await;
         // 2. decide
-        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board, &gone);
-        // 3. persist (write-ahead), then report
-        self.persist(decisions.next.clone()).await?;
-        self.state = decisions.next;
-        self.report(&decisions.decided);
+        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board, &gone, &between);
+        // 3. persist (write-ahead), then report; nothing is acted on unless it is durable
+        let durable = self.persist(decisions.next.clone()).await?;
+        let pending: Vec<(String, Vec<Action>)> = if durable {
+            self.state = decisions.next;
+            self.report(&decisions.decided);
+            decisions
+                .decided
+                .iter()
+                .filter(|d| !d.decision.actions.is_empty())
+                .map(|d| (d.name.clone(), d.decision.actions.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         // 4. act, 5. fold
-        let pending: Vec<(String, Vec<Action>)> = decisions
-            .decided
-            .iter()
-            .filter(|d| !d.decision.actions.is_empty())
-            .map(|d| (d.name.clone(), d.decision.actions.clone()))
-            .collect();
         if !pending.is_empty() {
             self.health.acting(Some(self.clock.now_ms()));
             let acted = act::act(
                 &self.client,
-                self.store.as_ref(),
+                self.store.clone(),
                 pending,
                 self.cfg.dry_run,
                 MAX_CONCURRENT_ACTIONS,
@@ -242,8 +275,8 @@ impl Agent {
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::unknown_states(&obs, &mut self.unknown_states_logged);
         publish::unrecorded_holds(&obs, &self.state, &self.metrics);
-        self.metrics
-            .leader(matches!(self.store.may_act(), Authority::Act));
+        self.lead.report_unrecorded(&obs, &self.state);
+        self.metrics.leader(self.lead.leading());
         publish::blind_spots(
             &obs,
             &self.state,
@@ -367,20 +400,25 @@ impl Agent {
     }
 
     /// Makes `next` durable: one batch with what changed since the last write (nothing to
-    /// write, nothing written). `--dry-run` writes nothing.
-    async fn persist(&mut self, next: Durable) -> Result<(), AgentError> {
+    /// write, nothing written). `--dry-run` writes nothing. `Ok(false)`: a shared store did not
+    /// take the batch (this agent was deposed, or Kafka is unreachable): nothing may be sent.
+    async fn persist(&mut self, next: Durable) -> Result<bool, AgentError> {
         let changes = self.written.diff(&next);
         if changes.is_empty() || self.cfg.dry_run {
-            return Ok(());
+            return Ok(true);
         }
         if let Err(e) = self.store.apply(&changes).await {
             self.metrics.state_store(false);
+            if !e.is_fatal() {
+                self.lead.write_failed(&e);
+                return Ok(false);
+            }
             tracing::error!("{e}");
             return Err(AgentError::Store(e));
         }
         self.metrics.state_store(true);
         self.written = next;
-        Ok(())
+        Ok(true)
     }
 
     /// The events of this cycle's decisions (after they are durable).
