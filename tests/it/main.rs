@@ -5,6 +5,7 @@
 
 mod cli;
 mod demo;
+mod fleet;
 mod layers;
 mod metrics_doc;
 mod odd_nights;
