@@ -25,6 +25,14 @@ struct SimulateArgs {
     /// NAME=KIND@HOST:PORT[:failfast], KIND oracle or postgres (repeatable).
     #[arg(long = "connector")]
     connectors: Vec<String>,
+    /// N@HOST:PORT: N more Postgres connectors (cdc-00001, ...) on that database, for load
+    /// figures.
+    #[arg(long)]
+    generate: Option<String>,
+    /// Workers of the cluster: the same connectors served on this many ports (the first is
+    /// --listen, the others free 127.0.0.1 ports, printed at start).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 fn parse_connector(s: &str) -> anyhow::Result<ConnectorSpec> {
@@ -93,10 +101,26 @@ async fn run(a: SimulateArgs) -> anyhow::Result<()> {
     })
     .await
     .with_context(|| format!("cannot listen on {addr}"))?;
+    for _ in 1..a.workers.max(1) {
+        sim.add_worker().await.context("cannot listen for another worker")?;
+    }
     for s in specs {
         sim.add_connector(s);
     }
-    println!("simulated Kafka Connect {} on {}", a.version, sim.url());
+    if let Some(g) = &a.generate {
+        let usage = || format!("--generate {g:?}: expected N@HOST:PORT");
+        let (n, addr) = g.split_once('@').with_context(usage)?;
+        let n: usize = n.parse().with_context(usage)?;
+        let addr: SocketAddr = addr.parse().with_context(usage)?;
+        for i in 1..=n {
+            sim.add_connector(ConnectorSpec::postgres(&format!("cdc-{i:05}"), Some(addr)));
+        }
+    }
+    println!(
+        "simulated Kafka Connect {} on {}",
+        a.version,
+        sim.worker_urls().join(" ")
+    );
     shutdown_signal().await;
     sim.shutdown().await;
     Ok(())

@@ -4,6 +4,9 @@
 #   2. cargo build       the agent, unless CDC_SENTINEL_BIN points at a binary already
 #   3. scenarios.py      every scenario against a real Kafka Connect worker (args are passed on,
 #                        e.g. `run.sh --only 3`)
+#   4. fleet.py          an agent beside each worker of a two-worker Connect cluster sharing
+#                        --state-store; a worker and its agent killed mid-recovery (skip with
+#                        CDC_SENTINEL_E2E_FLEET=0)
 # Set CDC_SENTINEL_E2E_SMOKE=1 to run smoke.py (the environment alone, no agent) first.
 # Exits non-zero, with a line saying which step, on any failure.
 set -euo pipefail
@@ -29,4 +32,9 @@ fi
 
 step "scenarios against $CDC_SENTINEL_BIN"
 python3 "$HERE/scenarios.py" "$@" || fail "scenarios.py (see the FAIL lines and log tails above)"
+
+if [[ "${CDC_SENTINEL_E2E_FLEET:-1}" == 1 ]]; then
+  step "the fleet: an agent beside each of two workers, one state store"
+  python3 "$HERE/fleet.py" || fail "fleet.py (see the FAIL line and log tails above)"
+fi
 printf '\nreal-connect e2e: all scenarios passed\n'
