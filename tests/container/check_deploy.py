@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the deployment examples under deploy/ for the mistakes that would bite a user:
 flags the agent does not accept, probes on the wrong paths, a state file on a throw-away
-volume, a root or writable container, a password in plain env, ports open beyond 127.0.0.1,
+volume (or several agents of one Connect cluster without the shared --state-store), a root or
+writable container, a password in plain env, ports open beyond 127.0.0.1,
 config files mounted from paths that do not exist, a PodMonitor that selects nothing, and for
 deploy/kubernetes/strimzi/ a Role wider or narrower than what the agent uses (get, list, patch
 on kafkaconnectors), a binding to another service account, no token mounted, a NetworkPolicy
@@ -37,6 +38,11 @@ def problem(where, msg):
     problems.append(f"{where}: {msg}")
 
 
+def uses_state_store(args, env):
+    """The agent keeps its holds in a Kafka topic (--state-store), not in a state file."""
+    return any(str(a).startswith("--state-store") for a in args) or bool((env or {}).get("CDC_SENTINEL_STATE_STORE"))
+
+
 def check_config(agent, where, args, env=None):
     """Runs `cdc-sentinel check-config ARGS` (the `run` subcommand word removed)."""
     if not agent:
@@ -60,9 +66,19 @@ def check_compose(repo, agent, allow_missing):
     with open(path) as f:
         doc = yaml.safe_load(f)
     services = doc.get("services") or {}
-    for name in ("kafka", "connect", "cdc-sentinel", "prometheus", "alertmanager", "grafana"):
+    for name in ("kafka", "prometheus", "alertmanager", "grafana"):
         if name not in services:
             problem(where, f"service {name!r} missing")
+    # A Connect cluster of several workers, an agent beside each (they share --state-store).
+    connects = sorted(n for n in services if n == "connect" or n.startswith("connect-"))
+    agents = sorted(n for n in services if n == "cdc-sentinel" or n.startswith("cdc-sentinel-"))
+    if not connects:
+        problem(where, "no Kafka Connect service (connect or connect-N)")
+    if not agents:
+        problem(where, "no cdc-sentinel service (cdc-sentinel or cdc-sentinel-N)")
+    groups = {str(((services[c].get("environment") or {}).get("GROUP_ID"))) for c in connects}
+    if len(groups) != 1:
+        problem(where, f"the Connect workers are not one cluster: GROUP_IDs {sorted(groups)}")
     declared_volumes = set((doc.get("volumes") or {}).keys())
     base = os.path.dirname(path)
     for name, svc in services.items():
@@ -85,23 +101,36 @@ def check_compose(repo, agent, allow_missing):
                         problem(where, msg)
             elif src not in declared_volumes:
                 problem(where, f"{name}: named volume {src!r} is not declared under volumes:")
-    agent_svc = services.get("cdc-sentinel") or {}
-    build = agent_svc.get("build") or {}
-    ctx = os.path.normpath(os.path.join(base, build.get("context", ".")))
-    if not os.path.isfile(os.path.join(ctx, build.get("dockerfile", "Dockerfile"))):
-        problem(where, "cdc-sentinel: build context has no Dockerfile")
-    mounts = [str(v) for v in agent_svc.get("volumes") or []]
-    if not any(m.split(":")[1:2] == ["/var/lib/cdc-sentinel"] and not m.startswith((".", "/")) for m in mounts):
-        problem(where, "cdc-sentinel: /var/lib/cdc-sentinel (state) is not on a named volume")
-    if not agent_svc.get("read_only"):
-        problem(where, "cdc-sentinel: root filesystem is not read_only")
-    cmd = agent_svc.get("command") or []
-    if not any(str(a).startswith("--connect-url=http://connect:8083") for a in cmd):
-        problem(where, "cdc-sentinel: not pointed at the connect service (--connect-url=http://connect:8083)")
-    env = {k: str(v) for k, v in (agent_svc.get("environment") or {}).items()}
-    if any("PASSWORD" in k and not k.endswith("_FILE") for k in env):
-        problem(where, "cdc-sentinel: a password in plain environment; use a secret file")
-    check_config(agent, where, [str(a) for a in cmd], env)
+    stores = set()
+    for agent_name in agents:
+        agent_svc = services.get(agent_name) or {}
+        w = f"{where} {agent_name}"
+        build = agent_svc.get("build") or {}
+        if build:
+            ctx = os.path.normpath(os.path.join(base, build.get("context", ".")))
+            if not os.path.isfile(os.path.join(ctx, build.get("dockerfile", "Dockerfile"))):
+                problem(w, "build context has no Dockerfile")
+        elif "cdc-sentinel" not in str(agent_svc.get("image", "")):
+            problem(w, "neither built from the Dockerfile nor a cdc-sentinel image")
+        if not agent_svc.get("read_only"):
+            problem(w, "root filesystem is not read_only")
+        cmd = [str(a) for a in agent_svc.get("command") or []]
+        env = {k: str(v) for k, v in (agent_svc.get("environment") or {}).items()}
+        if any("PASSWORD" in k and not k.endswith("_FILE") for k in env):
+            problem(w, "a password in plain environment; use a secret file")
+        url = next((a.split("=", 1)[1] for a in cmd if a.startswith("--connect-url=")), "")
+        m = re.match(r"^http://([^:/]+):8083/?$", url)
+        if not m or m.group(1) not in connects:
+            problem(w, f"not pointed at a connect service (--connect-url={url!r}; services {connects})")
+        if uses_state_store(cmd, env):
+            stores.add(next((a for a in cmd if a.startswith("--state-store")), env.get("CDC_SENTINEL_STATE_STORE")))
+        else:
+            mounts = [str(v) for v in agent_svc.get("volumes") or []]
+            if not any(m.split(":")[1:2] == ["/var/lib/cdc-sentinel"] and not m.startswith((".", "/")) for m in mounts):
+                problem(w, "/var/lib/cdc-sentinel (state) is not on a named volume")
+        check_config(agent, w, cmd, env)
+    if len(agents) > 1 and (len(stores) != 1 or any(not uses_state_store([str(a) for a in services[n].get("command") or []], services[n].get("environment")) for n in agents)):
+        problem(where, f"{len(agents)} agents of one Connect cluster must share one --state-store (found {sorted(str(x) for x in stores)}): otherwise each acts alone")
 
     # Inline configs: every one a service uses is defined.
     configs = doc.get("configs") or {}
@@ -122,9 +151,12 @@ def check_compose(repo, agent, allow_missing):
     # the rules select, loads the rules where compose mounts alerts/, alerts Alertmanager.
     pc = yaml.safe_load((configs.get("prometheus") or {}).get("content") or "") or {}
     scrapes = pc.get("scrape_configs") or []
-    job = next((sc.get("job_name") for sc in scrapes for st in sc.get("static_configs") or [] if "cdc-sentinel:10150" in (st.get("targets") or [])), None)
-    if not job:
-        problem(where, "the prometheus config does not scrape cdc-sentinel:10150")
+    job = None
+    for a in agents:
+        j = next((sc.get("job_name") for sc in scrapes for st in sc.get("static_configs") or [] if f"{a}:10150" in (st.get("targets") or [])), None)
+        if not j:
+            problem(where, f"the prometheus config does not scrape {a}:10150")
+        job = job or j
     rules_dir = mount_target("prometheus", "alerts")
     rule_globs = pc.get("rule_files") or []
     if not rules_dir or not any(str(r).startswith(rules_dir.rstrip("/") + "/") for r in rule_globs):
@@ -247,9 +279,19 @@ def check_kubernetes(repo, agent, subdir="", strimzi=False):
                     pass
                 elif "CDC_SENTINEL_CONNECT_PASSWORD" not in env or env["CDC_SENTINEL_CONNECT_PASSWORD"] != "from-secret":
                     problem(where, "CDC_SENTINEL_CONNECT_PASSWORD does not come from a Secret")
-                # The state must outlive the pod: a PVC (claim or claim template), not emptyDir.
+                # The state must outlive the pod: a Kafka topic (--state-store), or a PVC (claim or
+                # claim template), never emptyDir. Several sidecars of one Connect cluster must
+                # share the topic, or each would act alone.
                 mount = next((m for m in c.get("volumeMounts") or [] if m.get("mountPath") == "/var/lib/cdc-sentinel"), None)
-                if not mount:
+                shared = uses_state_store(args, env)
+                if owner["kind"] == "StatefulSet" and (owner["spec"].get("replicas") or 1) > 1 and not shared:
+                    problem(where, f"{owner['spec'].get('replicas')} sidecars without --state-store: each would act on every connector")
+                if shared:
+                    if mount:
+                        vols = {v["name"]: v for v in spec.get("volumes") or []}
+                        if "emptyDir" in (vols.get(mount["name"]) or {}):
+                            notes.append(f"{where}: an emptyDir at /var/lib/cdc-sentinel (unused: the holds are in Kafka)")
+                elif not mount:
                     problem(where, "no volume at /var/lib/cdc-sentinel")
                 else:
                     vols = {v["name"]: v for v in spec.get("volumes") or []}
