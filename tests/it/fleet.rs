@@ -993,3 +993,36 @@ async fn a_dead_workers_connector_is_waited_for_not_held_again() {
     assert!(log.contains("inv: between workers"), "{log}");
     assert!(!log.contains("inv: handed back"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_started_while_kafka_is_down_stands_by_until_it_answers() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let mut f = Fleet::start(1, opts()).await;
+    f.sim.add_connector(ConnectorSpec::postgres("inv", None));
+    f.tansu.stop();
+    f.spawn_agents();
+    let a = &f.agents[0];
+    f.wait("the agent answers, not ready", 20 * S, async || {
+        matches!(a.get("/readyz").await, Some((503, ref body)) if body.contains("state store"))
+    })
+    .await;
+    assert_eq!(a.value("cdc_sentinel_leader", &[]).await, Some(0.0));
+    assert_eq!(a.value("cdc_sentinel_state_store_up", &[]).await, Some(0.0));
+    // It watches Connect meanwhile (read-only).
+    assert_eq!(
+        a.value(
+            "cdc_sentinel_connector_state",
+            &["connector=\"inv\"", "state=\"RUNNING\""]
+        )
+        .await,
+        Some(1.0)
+    );
+    f.tansu.restart();
+    f.leader(60 * S).await;
+    let a = &f.agents[0];
+    f.wait("ready", 10 * S, async || {
+        a.get("/readyz").await.map(|r| r.0) == Some(200)
+    })
+    .await;
+    assert!(a.log().contains("cannot open it yet"), "{}", a.log());
+}
