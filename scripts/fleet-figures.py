@@ -6,10 +6,12 @@
     bash scripts/tansu.sh
     python3 scripts/fleet-figures.py [--connectors 1000] [--session 10s] [--sample 60]
 
-Prints: election time at start (process start to one leader), the leader's and the standby's
-CPU (over --sample seconds) and resident memory (VmRSS now, VmHWM peak), failover after SIGKILL
-of the leader, failover after SIGSTOP of the leader, and how soon the thawed one reports
-cdc_sentinel_leader 0. Everything binds 127.0.0.1; every process started is stopped by PID.
+Prints: election time at start (process start to one leader); the leader's and the standby's
+CPU (over --sample seconds) and resident memory (VmRSS now, VmHWM peak), first with every
+connector running, then with every connector held (the database gone: 1,000 hold records in the
+topic, read by the standby each poll); failover after SIGKILL of the leader and after SIGSTOP of
+the leader (each new leader takes over the 1,000 records), and how soon the thawed one reports
+cdc_sentinel_leader 0. The agents poll every 5 s (the default) and probe every 5 s. Everything binds 127.0.0.1; every process started is stopped by PID.
 Timings are measured, never asserted.
 """
 
@@ -61,8 +63,13 @@ def database():
             except OSError:
                 return
 
+    def down():
+        srv.close()
+        for c in held:
+            c.close()
+
     threading.Thread(target=serve, daemon=True).start()
-    return srv, srv.getsockname()[1]
+    return down, srv.getsockname()[1]
 
 
 def wait_port(port, within=15):
@@ -76,15 +83,19 @@ def wait_port(port, within=15):
     raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {within}s")
 
 
-def metric(port, name):
+def metric(port, name, labels=""):
+    """The value of `name{labels...}` (labels: a fragment every matching line contains); the
+    sum when several lines match."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            total = None
             for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.split()[1])
+                series, _, v = line.rpartition(" ")
+                if series == name or (series.startswith(name + "{") and labels in series):
+                    total = (total or 0) + float(v)
+            return total
     except OSError:
         return None
-    return None
 
 
 def proc_times(pid):
@@ -113,7 +124,7 @@ class Agent:
         self.proc = subprocess.Popen(
             [binary, "run", "--connect-url", connect_url, "--state-store", store,
              "--kafka-session-timeout", session, "--web.listen-address", f"127.0.0.1:{self.port}",
-             "--db", f"tcp://127.0.0.1:{db_port}",
+             "--db", f"tcp://127.0.0.1:{db_port}", "--probe-interval", "5s",
              "--state-file", os.path.join(workdir, f"{name}-state.json")],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
@@ -161,7 +172,7 @@ def main():
             stdout=open(os.path.join(work, "tansu.log"), "w"), stderr=subprocess.STDOUT)
         procs.append(tansu)
         wait_port(kport)
-        db, db_port = database()
+        db_down, db_port = database()
         cport = free_port()
         sim = subprocess.Popen(
             [a.sim, "--listen", f"127.0.0.1:{cport}", "--workers", "2",
@@ -179,22 +190,36 @@ def main():
         standby = next(x for x in agents if x is not leader)
         print(f"election at start: {time.time() - leader.started:.2f} s from process start to one leader")
 
-        # Steady state: poll every 5 s (the default), 1,000 connectors listed each poll.
+        def sample(what):
+            before = {x.name: proc_times(x.proc.pid) for x in (leader, standby)}
+            time.sleep(a.sample)
+            for x, role in ((leader, "leader"), (standby, "standby")):
+                cpu = (proc_times(x.proc.pid) - before[x.name]) / a.sample * 100
+                m = proc_mem(x.proc.pid)
+                print(f"{role}, {what}: CPU {cpu:.2f}% of one core over {a.sample} s; "
+                      f"RSS {m['VmRSS']:.1f} MiB (peak {m['VmHWM']:.1f} MiB)")
+
+        # Steady state: 1,000 connectors listed each poll, none held.
         time.sleep(20)
-        before = {x.name: proc_times(x.proc.pid) for x in agents}
-        time.sleep(a.sample)
-        for x, role in ((leader, "leader"), (standby, "standby")):
-            cpu = (proc_times(x.proc.pid) - before[x.name]) / a.sample * 100
-            m = proc_mem(x.proc.pid)
-            print(f"{role}: CPU {cpu:.2f}% of one core over {a.sample} s; RSS {m['VmRSS']:.1f} MiB "
-                  f"(peak {m['VmHWM']:.1f} MiB) with {a.connectors} connectors")
+        sample(f"{a.connectors} connectors running")
+
+        # The database goes away: every connector is held; the standby reads 1,000 records.
+        t0 = time.time()
+        db_down()
+        wait_for(lambda: metric(leader.port, "cdc_sentinel_managed") == a.connectors, 300, "every connector held")
+        wait_for(lambda: metric(standby.port, "cdc_sentinel_managed") == a.connectors, 120,
+                 "the standby sees every hold record")
+        print(f"database gone: {a.connectors} connectors held (records written, PAUSED) in {time.time() - t0:.1f} s")
+        time.sleep(10)
+        sample(f"{a.connectors} connectors held")
 
         # Failover after SIGKILL.
         t0 = time.time()
         leader.proc.kill()
         leader.proc.wait()
         wait_for(lambda: standby.leads() == 1, 120, "failover after SIGKILL")
-        print(f"failover after SIGKILL of the leader: {time.time() - t0:.2f} s (session timeout {a.session})")
+        print(f"failover after SIGKILL of the leader: {time.time() - t0:.2f} s (session timeout {a.session}), "
+              f"{a.connectors} hold records taken over")
 
         # A new standby beside the dead one's worker, then freeze the leader.
         fresh = Agent(a.agent, "agent-3", urls[agents.index(leader)], store, db_port, a.session, work)
