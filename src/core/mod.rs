@@ -14,6 +14,7 @@ pub mod decision;
 pub mod labels;
 pub mod machine;
 pub mod observe;
+pub mod offsets;
 pub mod record;
 pub mod settings;
 pub mod windows;
