@@ -109,6 +109,8 @@ pub enum ConnectOp {
     Resume,
     Stop,
     Restart,
+    /// `GET /connectors/{n}/offsets`
+    Offsets,
 }
 
 crate::core::labels::labels!(ConnectOp);

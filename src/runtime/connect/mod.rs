@@ -11,7 +11,11 @@ use crate::config::ConnectSettings;
 use crate::core::classify::redact;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::table::ConnectOp;
-use types::{ExpandedMap, RootInfo};
+use types::{kafka_version, ConnectorOffsets, ExpandedMap, RootInfo};
+
+/// The largest `GET /connectors/{n}/offsets` body read (a Debezium source connector's is a few
+/// hundred bytes; incremental snapshot keys can make it a few kilobytes).
+pub const MAX_OFFSETS_BODY: usize = 1 << 20;
 
 /// Why a call to Kafka Connect failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,9 @@ pub enum ConnectError {
     },
     #[error("Kafka Connect answered {what} with a body that is not the expected JSON: {detail}")]
     BadJson { what: String, detail: String },
+    /// The worker has no `GET /connectors/{n}/offsets` (KIP-875 came with Kafka 3.5).
+    #[error("Kafka Connect at {url} cannot show committed offsets (GET /connectors/NAME/offsets needs Kafka 3.5 or newer, KIP-875; it runs {version})")]
+    OffsetsUnsupported { url: String, version: String },
 }
 
 impl ConnectError {
@@ -54,6 +61,7 @@ impl ConnectError {
             ConnectError::NotFound { .. } => "not_found",
             ConnectError::Status { .. } => "status",
             ConnectError::BadJson { .. } => "bad_json",
+            ConnectError::OffsetsUnsupported { .. } => "unsupported",
         }
     }
 }
@@ -139,12 +147,20 @@ impl Client {
             }
         };
         let status = resp.status().as_u16();
-        let body = match resp.bytes().await {
+        let body = match read_body(resp, body_cap(op)).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(Body::Transport(e)) => {
                 self.metrics
                     .connect_request(op, "error", start.elapsed().as_secs_f64());
                 return Err(self.transport_error(&e, op));
+            }
+            Err(Body::TooLarge(cap)) => {
+                self.metrics
+                    .connect_request(op, "error", start.elapsed().as_secs_f64());
+                return Err(ConnectError::BadJson {
+                    what: what.to_string(),
+                    detail: format!("the body is larger than {} KiB; not read", cap >> 10),
+                });
             }
         };
         self.metrics
@@ -169,7 +185,7 @@ impl Client {
     /// Reads are quick; actions may wait for the leader and the config topic.
     fn limit(&self, op: ConnectOp) -> Duration {
         match op {
-            ConnectOp::List | ConnectOp::Root => self.timeout,
+            ConnectOp::List | ConnectOp::Root | ConnectOp::Offsets => self.timeout,
             ConnectOp::Pause | ConnectOp::Resume | ConnectOp::Stop | ConnectOp::Restart => {
                 self.action_timeout
             }
@@ -179,7 +195,7 @@ impl Client {
     fn transport_error(&self, e: &reqwest::Error, op: ConnectOp) -> ConnectError {
         let url = redact(&self.base);
         if e.is_timeout() {
-            let is_read = matches!(op, ConnectOp::List | ConnectOp::Root);
+            let is_read = matches!(op, ConnectOp::List | ConnectOp::Root | ConnectOp::Offsets);
             return ConnectError::Timeout {
                 url,
                 secs: self.limit(op).as_secs(),
@@ -234,6 +250,43 @@ impl Client {
         })
     }
 
+    /// Whether this worker can show committed offsets (`GET /`: Kafka 3.5 or newer, KIP-875).
+    /// `Err(OffsetsUnsupported)` for an older one; other errors: ask again later.
+    pub async fn offsets_supported(&self) -> Result<(), ConnectError> {
+        let root = self.root().await?;
+        match kafka_version(&root.version) {
+            Some(v) if v >= (3, 5) => Ok(()),
+            _ => Err(ConnectError::OffsetsUnsupported {
+                url: redact(&self.base),
+                version: one_line(&redact(&root.version), 40),
+            }),
+        }
+    }
+
+    /// `GET /connectors/{n}/offsets`: the connector's committed offsets (any state). JAX-RS's
+    /// own 404 for an unknown resource (`HTTP 404 Not Found`, not `Connector NAME not found`)
+    /// is a worker without the endpoint (older than 3.5, whatever its version string says).
+    pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, ConnectError> {
+        let p = Self::path(name, "/offsets");
+        let what = format!("GET {p}");
+        let (_, body) = match self
+            .send(ConnectOp::Offsets, &what, self.http.get(self.url(&p)))
+            .await
+        {
+            Err(ConnectError::NotFound { message }) if message == "HTTP 404 Not Found" => {
+                return Err(ConnectError::OffsetsUnsupported {
+                    url: redact(&self.base),
+                    version: format!("a version without it: 404 {message}"),
+                });
+            }
+            r => r?,
+        };
+        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
+            what,
+            detail: e.to_string(),
+        })
+    }
+
     fn path(name: &str, suffix: &str) -> String {
         format!("/connectors/{}{}", encode_segment(name), suffix)
     }
@@ -282,6 +335,34 @@ impl Client {
         .await
         .map(drop)
     }
+}
+
+/// The most of a response body read for one operation.
+fn body_cap(op: ConnectOp) -> usize {
+    match op {
+        ConnectOp::Offsets => MAX_OFFSETS_BODY,
+        _ => usize::MAX,
+    }
+}
+
+enum Body {
+    Transport(reqwest::Error),
+    TooLarge(usize),
+}
+
+/// Reads a body chunk by chunk, giving up past `cap` bytes (memory stays bounded).
+async fn read_body(mut resp: reqwest::Response, cap: usize) -> Result<bytes::Bytes, Body> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(Body::TooLarge(cap));
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Body::Transport)? {
+        if buf.len() + chunk.len() > cap {
+            return Err(Body::TooLarge(cap));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 /// The `message` of a Kafka Connect JSON error, or a one-line summary of anything else (an HTML
