@@ -378,6 +378,15 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
     gauge_per_connector(out, &t::MAINTENANCE_ACTIVE, selected(), |v| {
         Some(v.maintenance as u8 as f64)
     });
+    gauge_per_connector(out, &t::SOURCE_OFFSET_POSITION, all(), |v| {
+        v.offset.map(|o| o.position.metric_value())
+    });
+    gauge_per_connector(out, &t::SOURCE_OFFSET_ADVANCED, all(), |v| {
+        v.offset.map(|o| o.advanced_at_ms as f64 / 1000.0)
+    });
+    gauge_per_connector(out, &t::CONNECTOR_STALLED, all(), |v| {
+        v.offset.map(|o| o.stalled as u8 as f64)
+    });
 }
 
 #[cfg(test)]

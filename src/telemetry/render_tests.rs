@@ -39,6 +39,7 @@ fn label_values_are_escaped() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance: false,
+        offset: None,
     }]);
     let text = m.render();
     assert!(
@@ -66,6 +67,7 @@ fn maintenance_active_for_every_selected_connector() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance,
+        offset: None,
     };
     m.set_connectors(vec![
         view("inv", true, true),

@@ -115,6 +115,7 @@ pub(crate) fn views(cfg: &Config, obs: &Observation, state: &Durable) -> Vec<Con
             max_wait_secs: s.settings.max_wait as f64 / 1000.0,
             attempts: rec.map_or(0, |r| r.attempts),
             maintenance: in_window,
+            offset: None,
         });
     }
     views
