@@ -22,7 +22,8 @@ use crate::core::{AfterTimeout, HoldWith, Settings};
 
 pub use error::{ConfigError, ErrorKind};
 pub use flags::{
-    Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
+    Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, OffsetsArgs, ProbeArgs, RunArgs,
+    WindowsArgs,
 };
 pub use selector::Selector;
 pub use validate::{parse_listen, readiness_url};
@@ -73,6 +74,8 @@ pub struct Override {
     pub max_wait: Option<Duration>,
     pub after_timeout: Option<AfterTimeout>,
     pub hold_with: Option<HoldWith>,
+    /// `expect_progress`: judged by its committed offset (true) or never (false).
+    pub expect_progress: Option<bool>,
 }
 
 /// The validated configuration of a running agent.
@@ -83,6 +86,8 @@ pub struct Config {
     pub db: Option<Target>,
     pub overrides: BTreeMap<String, Override>,
     pub poll_interval: Duration,
+    /// How often each connector's committed offsets are read (`--offsets-interval`).
+    pub offsets_interval: Duration,
     pub probe: ProbeConfig,
     pub settings: Settings,
     pub state_file: PathBuf,
@@ -125,6 +130,11 @@ impl Config {
             return Ok(t.clone());
         }
         target::derive(connector_config)
+    }
+
+    /// The config file's `expect_progress` for a connector, if it says.
+    pub fn expect_progress(&self, name: &str) -> Option<bool> {
+        self.overrides.get(name).and_then(|o| o.expect_progress)
     }
 
     /// Whether any connector may be held with STOP (needs Kafka >= 3.5).

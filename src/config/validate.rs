@@ -10,7 +10,7 @@ use regex::Regex;
 
 use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
-use super::flags::{parse_duration, HealthArgs, RunArgs, WindowsArgs};
+use super::flags::{parse_duration, HealthArgs, OffsetsArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
 use super::file::MaintenanceEntry;
 use crate::core::windows::{self, Window};
@@ -115,6 +115,48 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
 
+impl OffsetsArgs {
+    /// How to reach Kafka Connect, checked exactly as `run` checks the same flags.
+    pub fn validate(&self) -> Result<ConnectSettings, ConfigError> {
+        let run = RunArgs {
+            connect_url: self.connect_url.clone(),
+            connect_user: self.connect_user.clone(),
+            connect_password_file: self.connect_password_file.clone(),
+            connect_ca: self.connect_ca.clone(),
+            connect_client_cert: self.connect_client_cert.clone(),
+            connect_client_key: self.connect_client_key.clone(),
+            connect_timeout: self.connect_timeout,
+            connect_action_timeout: self.connect_timeout,
+            connectors: Vec::new(),
+            include: None,
+            exclude: None,
+            db: None,
+            config: None,
+            maintenance: Vec::new(),
+            poll_interval: Duration::from_secs(5),
+            probe_interval: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(5),
+            down_after: 3,
+            up_after: 2,
+            verify_timeout: Duration::from_secs(120),
+            verify_window: Duration::from_secs(30),
+            offsets_interval: Duration::from_secs(30),
+            stall_after: Duration::from_secs(600),
+            max_wait: Duration::from_secs(1800),
+            after_timeout: crate::core::AfterTimeout::Hold,
+            hold_with: crate::core::HoldWith::Pause,
+            state_file: PathBuf::from("unused"),
+            listen: format!(":{DEFAULT_PORT}"),
+            log_format: super::LogFormat::Text,
+            dry_run: true,
+        };
+        if self.connectors.iter().any(|c| c.trim().is_empty()) {
+            return Err(usage("an empty connector name"));
+        }
+        run.validate().map(|c| c.connect)
+    }
+}
+
 impl RunArgs {
     /// Checks everything and builds the [`Config`].
     pub fn validate(&self) -> Result<Config, ConfigError> {
@@ -204,6 +246,8 @@ impl RunArgs {
             ("--connect-timeout", self.connect_timeout),
             ("--connect-action-timeout", self.connect_action_timeout),
             ("--max-wait", self.max_wait),
+            ("--offsets-interval", self.offsets_interval),
+            ("--stall-after", self.stall_after),
         ] {
             if d.is_zero() {
                 return Err(usage(format!("{flag} must be greater than zero")));
@@ -224,6 +268,13 @@ impl RunArgs {
                 "--probe-timeout ({}) is longer than twice --probe-interval ({}): lower the timeout",
                 humantime::format_duration(self.probe_timeout),
                 humantime::format_duration(self.probe_interval)
+            )));
+        }
+        if self.stall_after < self.offsets_interval {
+            return Err(usage(format!(
+                "--stall-after ({}) is shorter than --offsets-interval ({}): a stall is judged from reads of the committed offsets; lengthen --stall-after (it must also exceed the worker's offset.flush.interval.ms, 60s by default)",
+                humantime::format_duration(self.stall_after),
+                humantime::format_duration(self.offsets_interval)
             )));
         }
         let listen = parse_listen(&self.listen).map_err(usage)?;
@@ -263,6 +314,7 @@ impl RunArgs {
                         .map_err(|e| file_err(format!("{}: {e}", key("max_wait"))))?,
                     after_timeout: entry.after_timeout,
                     hold_with: entry.hold_with,
+                    expect_progress: entry.expect_progress,
                 };
                 overrides.insert(name, o);
             }
@@ -281,6 +333,7 @@ impl RunArgs {
             reattempt_base: ms(self.probe_interval).max(1_000),
             reattempt_cap: 600_000,
             deleted_after: 3,
+            stall_after: ms(self.stall_after),
             dry_run: self.dry_run,
         };
         Ok(Config {
@@ -302,6 +355,7 @@ impl RunArgs {
             db,
             overrides,
             poll_interval: self.poll_interval,
+            offsets_interval: self.offsets_interval,
             probe: ProbeConfig {
                 interval: self.probe_interval,
                 timeout: self.probe_timeout,

@@ -225,6 +225,23 @@ pub fn parse<'a>(flavour: Flavour, offsets: impl IntoIterator<Item = &'a Value>)
     out
 }
 
+/// The source time of the last change committed, in Unix milliseconds, from the offset's own
+/// timestamp: PostgreSQL `ts_usec`, MySQL `ts_sec`, `ts_ms` where a connector writes one.
+/// Heartbeats keep it, so it is when data last changed, not when the offset last moved.
+pub fn source_time<'a>(offsets: impl IntoIterator<Item = &'a Value>) -> Option<Millis> {
+    offsets
+        .into_iter()
+        .take(MAX_PARTITIONS)
+        .filter_map(|o| {
+            let m = o.as_object()?;
+            let get = |k: &str| m.get(k).and_then(uint);
+            get("ts_ms")
+                .or_else(|| get("ts_usec").map(|u| u / 1000))
+                .or_else(|| get("ts_sec").and_then(|s| s.checked_mul(1000)))
+        })
+        .max()
+}
+
 /// Partitions looked at in one answer (a source connector has one per database/server).
 pub const MAX_PARTITIONS: usize = 1024;
 

@@ -532,3 +532,15 @@ fn a_reset_or_another_server_is_a_new_baseline_and_absence_keeps_the_last() {
     none.read(Reading::default(), 60 * MIN);
     assert_eq!(none.stalled(Expect::Configured, MIN), None);
 }
+
+#[test]
+fn source_time_comes_from_the_offsets_own_timestamp() {
+    let pg = offsets(
+        r#"{"offsets":[{"partition":{"server":"hb"},"offset":{"lsn":22055304,"txId":730,"ts_usec":1795970471886000}}]}"#,
+    );
+    assert_eq!(source_time(&pg), Some(1_795_970_471_886));
+    let my = json!([{"file": "mysql-bin.000003", "pos": 4, "ts_sec": 1_698_850_000u64}]);
+    assert_eq!(source_time(my.as_array().unwrap()), Some(1_698_850_000_000));
+    let none = json!([{"scn": "5"}, {"ts_sec": u64::MAX}]);
+    assert_eq!(source_time(none.as_array().unwrap()), None);
+}

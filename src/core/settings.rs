@@ -20,6 +20,9 @@ pub struct Settings {
     pub reattempt_cap: Millis,
     /// Polls in a row a held connector must be missing before it counts as deleted.
     pub deleted_after: u32,
+    /// A connector expected to progress whose committed offset has not advanced for this
+    /// long while it reads RUNNING is stalled; after a resume, how long it may take to move.
+    pub stall_after: Millis,
     pub dry_run: bool,
 }
 
@@ -37,6 +40,7 @@ impl Default for Settings {
             reattempt_base: 30_000,
             reattempt_cap: 600_000,
             deleted_after: 3,
+            stall_after: 600_000,
             dry_run: false,
         }
     }

@@ -146,3 +146,181 @@ async fn the_client_gates_on_kafka_3_5_and_keeps_its_errors_typed() {
     assert!(c.offsets("inv oracle/1").await.is_ok());
     sim.shutdown().await;
 }
+
+fn offsets_cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cdc-sentinel"))
+        .arg("offsets")
+        .args(args)
+        .env_remove("CDC_SENTINEL_CONNECT_URL")
+        .env_remove("CDC_SENTINEL_OFFSETS_WAIT")
+        .output()
+        .unwrap()
+}
+
+async fn offsets_cli_async(args: Vec<String>) -> (Option<i32>, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = offsets_cli(&a);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offsets_subcommand_shows_positions_and_exits_1_for_one_that_does_not_move() {
+    let sim = sim("3.9.0").await;
+    let beats = |spec: ConnectorSpec| {
+        spec.with_config("heartbeat.interval.ms", "10000")
+            .with_config("heartbeat.action.query", "SELECT 1")
+    };
+    sim.add_connector(beats(ConnectorSpec::postgres("pg-flowing", None)));
+    sim.add_connector(beats(ConnectorSpec::postgres("pg-stuck", None)));
+    sim.add_connector(ConnectorSpec::oracle("ora-quiet", None));
+    sim.add_connector(ConnectorSpec {
+        class: "io.confluent.connect.jdbc.JdbcSourceConnector".into(),
+        ..ConnectorSpec::postgres("jdbc", None)
+    });
+    assert!(
+        eventually(5 * S, || async {
+            sim.offsets("pg-stuck") > 1 && sim.offsets("ora-quiet") > 1
+        })
+        .await
+    );
+    sim.set_flow("pg-stuck", Flow::Stalled);
+    sim.set_flow("ora-quiet", Flow::Idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let url = sim.url();
+    let (code, out, err) = offsets_cli_async(vec![
+        "--connect-url".into(),
+        url.clone(),
+        "--wait".into(),
+        "600ms".into(),
+    ])
+    .await;
+    print!("{out}{err}");
+    assert_eq!(code, Some(1), "{out}{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no line for {name}: {out}"))
+            .to_string()
+    };
+    assert!(line("pg-flowing").contains("RUNNING   LSN 0/"), "{out}");
+    assert!(line("pg-flowing").contains("moved to LSN"), "{out}");
+    assert!(line("pg-flowing").contains("last change at 20"), "{out}");
+    assert!(line("pg-stuck").contains("did not move in 600ms"), "{out}");
+    assert!(
+        line("ora-quiet").contains("SCN ") && line("ora-quiet").contains("did not move"),
+        "{out}"
+    );
+    assert!(
+        line("jdbc").contains("no position: not a Debezium"),
+        "{out}"
+    );
+    assert!(out.contains("NOT MOVING while RUNNING"), "{out}");
+    assert!(
+        err.contains("expected to progress but did not move in 600ms: pg-stuck"),
+        "only the one with heartbeats: {err}"
+    );
+    // One connector, JSON, read once: exit 0.
+    let (code, out, _) = offsets_cli_async(vec![
+        "--connect-url".into(),
+        url.clone(),
+        "--json".into(),
+        "pg-stuck".into(),
+        "nope".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["connector"], "pg-stuck");
+    assert!(rows[0]["first"]["position"]
+        .as_str()
+        .unwrap()
+        .starts_with("LSN 0/"));
+    assert_eq!(rows[0]["judged_by_progress"], true);
+    assert_eq!(rows[1]["first"]["error"], "not listed by Kafka Connect");
+    sim.shutdown().await;
+
+    // An older worker, a dead URL, a bad flag.
+    let old = sim_old().await;
+    let (code, _, err) = offsets_cli_async(vec!["--connect-url".into(), old.url()]).await;
+    assert_eq!(code, Some(69), "{err}");
+    assert!(err.contains("Kafka 3.5") && err.contains("3.4.1"), "{err}");
+    old.shutdown().await;
+    let (code, _, err) = offsets_cli_async(vec!["--connect-url".into(), url]).await;
+    assert_eq!(code, Some(69), "{err}");
+    assert!(err.contains("refused"), "{err}");
+    let (code, _, err) =
+        offsets_cli_async(vec!["--connect-url".into(), "connect:8083".into()]).await;
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("http://"), "{err}");
+}
+
+async fn sim_old() -> SimConnect {
+    sim("3.4.1").await
+}
+
+#[test]
+fn stall_flags_and_the_config_file() {
+    use cdc_sentinel::config::{Cli, Command};
+    use clap::Parser;
+    let run = |extra: &[&str]| {
+        let mut v = vec!["cdc-sentinel", "run"];
+        v.extend_from_slice(extra);
+        match Cli::try_parse_from(v).unwrap().command {
+            Some(Command::Run(a)) => a.validate(),
+            _ => unreachable!(),
+        }
+    };
+    let c = run(&[]).unwrap();
+    assert_eq!(c.offsets_interval, Duration::from_secs(30));
+    assert_eq!(c.settings.stall_after, 600_000);
+    let text = c.describe();
+    assert!(text.contains("offsets_interval   = 30s"), "{text}");
+    assert!(
+        text.contains(
+            "stall_after        = 10m (must exceed the worker's offset.flush.interval.ms"
+        ),
+        "{text}"
+    );
+    let e = run(&["--stall-after", "20s", "--offsets-interval", "30s"]).unwrap_err();
+    assert!(
+        e.message
+            .contains("--stall-after (20s) is shorter than --offsets-interval (30s)"),
+        "{}",
+        e.message
+    );
+    let e = run(&["--offsets-interval", "0s"]).unwrap_err();
+    assert!(
+        e.message
+            .contains("--offsets-interval must be greater than zero"),
+        "{}",
+        e.message
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(
+        &p,
+        "[connectors.quiet]\nexpect_progress = false\n[connectors.busy]\nexpect_progress = true\n",
+    )
+    .unwrap();
+    let c = run(&["--config", p.to_str().unwrap()]).unwrap();
+    assert_eq!(c.expect_progress("quiet"), Some(false));
+    assert_eq!(c.expect_progress("busy"), Some(true));
+    assert_eq!(c.expect_progress("other"), None);
+    assert!(c.describe().contains("expect_progress = true"));
+    std::fs::write(&p, "[connectors.busy]\nexpect_progress = \"yes\"\n").unwrap();
+    let e = run(&["--config", p.to_str().unwrap()]).unwrap_err();
+    assert!(e.message.contains("expect_progress"), "{}", e.message);
+}
