@@ -274,8 +274,8 @@ pub struct OffsetsArgs {
     /// Read the offsets a second time after this long, to show which positions move (0s: read once). Make it longer than the worker's offset.flush.interval.ms (60s by default) for a meaningful answer.
     #[arg(long, env = "CDC_SENTINEL_OFFSETS_WAIT", default_value = "0s", value_parser = parse_duration)]
     pub wait: Duration,
-    /// Print JSON lines instead of a table.
-    #[arg(long)]
+    /// Print one JSON object per connector instead of text.
+    #[arg(long, env = "CDC_SENTINEL_OFFSETS_JSON")]
     pub json: bool,
 }
 

@@ -407,6 +407,19 @@ impl Expect {
     }
 }
 
+/// What the decision core sees of a connector's committed offsets (`core::Input::offsets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetObs {
+    /// The latest committed position (`None`: none read yet, or not of a known shape).
+    pub position: Option<Position>,
+    /// A snapshot is under way.
+    pub snapshot: bool,
+    /// When the latest read was made.
+    pub read_at: Millis,
+    /// Whether the position must move by itself.
+    pub expect: Expect,
+}
+
 /// What one read changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

@@ -324,3 +324,243 @@ fn stall_flags_and_the_config_file() {
     let e = run(&["--config", p.to_str().unwrap()]).unwrap_err();
     assert!(e.message.contains("expect_progress"), "{}", e.message);
 }
+
+/// The agent with fast offset reads: every 300 ms, stalled after 1.5 s without movement.
+const STALL_FLAGS: &[&str] = &["--offsets-interval", "300ms", "--stall-after", "1500ms"];
+
+fn with_heartbeats(spec: ConnectorSpec, query: bool) -> ConnectorSpec {
+    let spec = spec.with_config("heartbeat.interval.ms", "1000");
+    if query {
+        spec.with_config(
+            "heartbeat.action.query",
+            "SELECT pg_logical_emit_message(false, 'heartbeat', now()::varchar)",
+        )
+    } else {
+        spec
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_connector_is_reported_after_stall_after_and_cleared_when_it_moves() {
+    use crate::support::{logs, Agent};
+    let sim = SimConnect::start(SimOptions {
+        offset_flush: Duration::from_millis(200),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let db = crate::support::Db::start().await;
+    let target = format!("--db=tcp://{}", db.addr);
+    sim.add_connector(with_heartbeats(
+        ConnectorSpec::postgres("st-pg", None),
+        true,
+    ));
+    sim.add_connector(ConnectorSpec::postgres("st-quiet", None)); // no heartbeats
+    sim.add_connector(with_heartbeats(
+        ConnectorSpec::postgres("st-noquery", None),
+        false,
+    ));
+    sim.add_connector(with_heartbeats(
+        ConnectorSpec::oracle("st-ora", None),
+        false,
+    ));
+    sim.add_connector(ConnectorSpec::mysql("st-my", None));
+    let mut flags = STALL_FLAGS.to_vec();
+    flags.push(&target);
+    let agent = Agent::start(&sim.url(), &flags).await;
+    let stalled = |n: &str| format!("connector=\"{n}\"");
+    for n in ["st-pg", "st-quiet", "st-noquery", "st-ora", "st-my"] {
+        agent
+            .wait_value("cdc_sentinel_connector_stalled", &[&stalled(n)], 0.0, 5 * S)
+            .await;
+    }
+    let pos = agent
+        .value("cdc_sentinel_source_offset_position", &[&stalled("st-pg")])
+        .await
+        .unwrap();
+    assert!(pos >= 24_000_000.0, "an LSN: {pos}");
+    let my = agent
+        .value("cdc_sentinel_source_offset_position", &[&stalled("st-my")])
+        .await
+        .unwrap();
+    assert!(
+        (30_000_000_000.0..40_000_000_000.0).contains(&my),
+        "binlog 3: {my}"
+    );
+
+    // Stuck: RUNNING, nothing moves. Quiet tables: only heartbeats that write move them.
+    sim.set_flow("st-pg", Flow::Stalled);
+    for n in ["st-quiet", "st-noquery", "st-my"] {
+        sim.set_flow(n, Flow::Stalled);
+    }
+    sim.set_flow("st-ora", Flow::Idle);
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        agent
+            .value("cdc_sentinel_connector_stalled", &[&stalled("st-pg")])
+            .await,
+        Some(0.0),
+        "not before --stall-after"
+    );
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_stalled",
+            &[&stalled("st-pg")],
+            1.0,
+            5 * S,
+        )
+        .await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    let advanced = agent
+        .value(
+            "cdc_sentinel_source_offset_advanced_timestamp_seconds",
+            &[&stalled("st-pg")],
+        )
+        .await
+        .unwrap();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        now_s - advanced >= 1.5,
+        "last advanced {:.1}s ago",
+        now_s - advanced
+    );
+    let log = logs();
+    let line = log
+        .lines()
+        .find(|l| l.contains("st-pg: stalled: its committed LSN 0/"))
+        .unwrap_or_else(|| panic!("no stall line: {log}"));
+    assert!(
+        line.contains("while the connector reads RUNNING") && line.contains("RMAN DELETE INPUT"),
+        "{line}"
+    );
+    assert_eq!(
+        log.matches("st-pg: stalled:").count(),
+        1,
+        "one line per stall"
+    );
+    // Never judged: no heartbeats, or heartbeats that repeat the same LSN; Oracle's move.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for n in ["st-quiet", "st-noquery", "st-my", "st-ora"] {
+        assert_eq!(
+            agent
+                .value("cdc_sentinel_connector_stalled", &[&stalled(n)])
+                .await,
+            Some(0.0),
+            "{n}"
+        );
+        assert!(!logs().contains(&format!("{n}: stalled:")), "{n}");
+    }
+    assert!(
+        logs().contains("st-noquery: not judged for stalls: heartbeat.interval.ms is set but not heartbeat.action.query"),
+        "{}",
+        logs()
+    );
+    assert!(
+        !logs().contains("st-quiet: not judged"),
+        "only the surprising case is logged"
+    );
+
+    // It moves again: cleared, with one line.
+    sim.set_flow("st-pg", Flow::Busy);
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_stalled",
+            &[&stalled("st-pg")],
+            0.0,
+            5 * S,
+        )
+        .await;
+    assert!(
+        eventually(2 * S, || async {
+            logs().contains("st-pg: stall over after")
+                && logs().contains("moving again, now at LSN 0/")
+        })
+        .await,
+        "{}",
+        logs()
+    );
+    drop(agent);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_worker_older_than_3_5_offsets_are_off_with_one_line() {
+    use crate::support::{logs, Agent};
+    let sim = sim("3.4.1").await;
+    let db = crate::support::Db::start().await;
+    let target = format!("--db=tcp://{}", db.addr);
+    sim.add_connector(with_heartbeats(
+        ConnectorSpec::oracle("old-ora", None),
+        false,
+    ));
+    let mut flags = STALL_FLAGS.to_vec();
+    flags.push(&target);
+    let agent = Agent::start(&sim.url(), &flags).await;
+    agent.wait_state("old-ora", "RUNNING", 5 * S).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let text = agent.metrics().await;
+    assert!(
+        !text.contains("cdc_sentinel_source_offset_position{"),
+        "no offset series: {text}"
+    );
+    let offsets_calls = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/offsets"))
+        .count();
+    assert_eq!(offsets_calls, 0, "never asked");
+    assert_eq!(
+        logs()
+            .matches("GET /connectors/NAME/offsets needs Kafka 3.5 or newer, KIP-875; it runs 3.4.1): stall detection and recovery judged by progress are off")
+            .count(),
+        1,
+        "{}",
+        logs()
+    );
+    drop(agent);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_are_read_at_most_once_per_interval() {
+    use crate::support::Agent;
+    let sim = sim("3.9.0").await;
+    let db = crate::support::Db::start().await;
+    let target = format!("--db=tcp://{}", db.addr);
+    for i in 0..5 {
+        sim.add_connector(ConnectorSpec::postgres(&format!("rate-{i}"), None));
+    }
+    // Poll every 100 ms, read offsets every 1 s.
+    let agent = Agent::start(
+        &sim.url(),
+        &["--offsets-interval", "1s", "--stall-after", "10s", &target],
+    )
+    .await;
+    agent.wait_state("rate-4", "RUNNING", 5 * S).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sim.clear_requests();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let reqs = sim.requests();
+    let lists = reqs.iter().filter(|r| r.path == "/connectors").count();
+    for i in 0..5 {
+        let n = reqs
+            .iter()
+            .filter(|r| r.path == format!("/connectors/rate-{i}/offsets"))
+            .count();
+        assert!(
+            (2..=4).contains(&n),
+            "rate-{i}: {n} reads in 3 s ({lists} polls)"
+        );
+    }
+    assert!(lists >= 15, "{lists} polls");
+    drop(agent);
+    sim.shutdown().await;
+}

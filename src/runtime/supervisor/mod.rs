@@ -17,6 +17,7 @@
 mod act;
 mod decide;
 mod observe;
+mod offsets;
 mod publish;
 
 use std::collections::{HashMap, HashSet};
@@ -74,6 +75,8 @@ pub struct Agent {
     /// Probe count last logged per target during a recovery.
     probe_logged: HashMap<String, u64>,
     version_checked: bool,
+    /// Committed offsets: reads, trackers, stalls.
+    offsets: offsets::OffsetsStage,
 }
 
 impl Agent {
@@ -121,6 +124,7 @@ impl Agent {
             unknown_logged: HashSet::new(),
             last_connect_error: None,
             probe_logged: HashMap::new(),
+            offsets: offsets::OffsetsStage::new(),
         })
     }
 
@@ -189,6 +193,7 @@ impl Agent {
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
         let obs = observe::observe(&self.cfg, list, now);
+        self.offsets.observe(&self.cfg, &obs, &self.state);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
         // 2. decide
@@ -225,6 +230,10 @@ impl Agent {
                 || clock.now_ms(),
             );
         }
+        let clock = self.clock.clone();
+        (self.offsets)
+            .schedule(&self.client, &self.cfg, &self.state, &clock, now)
+            .await;
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::log_probes(
@@ -233,7 +242,8 @@ impl Agent {
             &mut self.probe_logged,
             self.clock.now_ms(),
         );
-        let views = publish::views(&self.cfg, &obs, &self.state);
+        let mut views = publish::views(&self.cfg, &obs, &self.state);
+        self.offsets.annotate(&self.cfg, &mut views);
         publish::publish(views, now, &self.metrics, &self.diag);
         Ok(decisions.wake_at)
     }
