@@ -10,9 +10,9 @@ use regex::Regex;
 
 use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
+use super::file::MaintenanceEntry;
 use super::flags::{parse_duration, HealthArgs, OffsetsArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
-use super::file::MaintenanceEntry;
 use crate::core::windows::{self, Window};
 use crate::core::Settings;
 use cdc_sentinel_probe::target;
@@ -334,6 +334,11 @@ impl RunArgs {
             reattempt_cap: 600_000,
             deleted_after: 3,
             stall_after: ms(self.stall_after),
+            fast_retry: ms(self.poll_interval).max(250),
+            fast_retry_for: 30_000,
+            hold_retry_cap: 30_000,
+            resume_retry_cap: 10_000,
+            resume_give_up: ms(self.verify_timeout).max(ms(self.poll_interval).saturating_mul(10)),
             dry_run: self.dry_run,
         };
         Ok(Config {

@@ -17,6 +17,7 @@ pub mod observe;
 pub mod offsets;
 pub mod record;
 pub mod settings;
+pub mod text;
 pub mod windows;
 
 /// Unix time in milliseconds.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::core::text;
 use crate::core::{ActionStatus, Event, HoldWith, Outcome};
 use crate::telemetry::metrics::Metrics;
 
@@ -174,17 +175,70 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             elapsed,
             last_reason,
             last_detail,
+            unheld,
         } => {
             m.timed_out(n);
             let url = c.connect_url;
+            let resume = text::curl("PUT", url, n, "/resume");
+            let restart = text::curl("POST", url, n, "/restart?includeTasks=true&onlyFailed=true");
+            let last = last_reason.map_or("none", |r| r.as_str());
+            let waited = human(*elapsed);
+            let max = human(c.max_wait_ms);
+            // Never "still down" when the last probe succeeded.
+            let db = match last_reason {
+                Some(r) if r.is_up() => format!(
+                    "database {t} answers again (last probe: ok) but not yet --up-after times in a row after {waited} (max wait {max})"
+                ),
+                Some(_) => format!(
+                    "database {t} still down after {waited} (max wait {max}); last probe: {last} ({last_detail})"
+                ),
+                None => format!("database {t} not probed yet after {waited} (max wait {max})"),
+            };
+            match unheld {
+                None => tracing::error!(
+                    connector = n,
+                    target = t,
+                    last_probe = last,
+                    "{n}: manual intervention required: {db}. The connector stays {held}. When the database is back: {resume} && {restart}"
+                ),
+                Some(u) => {
+                    let action = match c.hold_with {
+                        HoldWith::Pause => "pause",
+                        HoldWith::Stop => "stop",
+                    };
+                    let last_error = u.last_error.as_deref().unwrap_or("no answer yet");
+                    tracing::error!(
+                        connector = n,
+                        target = t,
+                        last_probe = last,
+                        "{n}: manual intervention required: could not hold it: {} {action} attempt{} failed, last: {last_error}; the connector is {}, not held; {db}. The agent gives up and sends nothing more. When the database is back, check its tasks; if any is FAILED: {restart}",
+                        u.failures,
+                        if u.failures == 1 { "" } else { "s" },
+                        u.state.as_str()
+                    );
+                }
+            }
+        }
+        Event::EndedUnheld { elapsed } => {
+            m.recovery_finished(Outcome::TimedOutRecovered, *elapsed as f64 / 1000.0);
+            tracing::info!(connector = n, target = t, "{n}: database {t} back after {} and the connector, never held, runs: recovery over", human(*elapsed));
+        }
+        Event::LateHoldLanded { state } => {
+            tracing::warn!(connector = n, target = t, "{n}: a hold sent before the agent gave up took effect late (connector {}); it will be resumed once {t} is back", state.as_str());
+        }
+        Event::ResumeGaveUp { after, error } => {
+            let resume = text::curl("PUT", c.connect_url, n, "/resume");
+            let restart = text::curl(
+                "POST",
+                c.connect_url,
+                n,
+                "/restart?includeTasks=true&onlyFailed=true",
+            );
             tracing::error!(
                 connector = n,
-                target = t,
-                last_probe = last_reason.map_or("none", |r| r.as_str()),
-                "{n}: manual intervention required: database {t} still down after {} (max wait {}); last probe: {} ({last_detail}). The connector stays {held}. When the database is back: curl -X PUT {url}/connectors/{n}/resume && curl -X POST '{url}/connectors/{n}/restart?includeTasks=true&onlyFailed=true'",
-                human(*elapsed),
-                human(c.max_wait_ms),
-                last_reason.map_or("none", |r| r.as_str())
+                reason = "resume_failed",
+                "{n}: needs attention (resume_failed): the resume has failed for {} (last: {error}); the connector stays {held}. Check that it still exists and that --connect-url is the REST root, then: {resume} && {restart}",
+                human(*after)
             );
         }
         Event::HandedBack { state, elapsed } => {

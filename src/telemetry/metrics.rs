@@ -25,6 +25,8 @@ use crate::core::{Action, ActionStatus, ConnState, HoldReason, Outcome, Phase, R
 pub struct ConnectorView {
     pub name: String,
     pub state: ConnState,
+    /// The state's own name when it is none of the known ones (`DEGRADED`).
+    pub state_name: Option<String>,
     /// Task counts per state, in the order of [`ConnState::KNOWN`].
     pub tasks: [u32; ConnState::KNOWN.len()],
     pub selected: bool,
@@ -124,6 +126,8 @@ pub(crate) struct TargetSeries {
     pub duration: Histogram,
     /// Per reason, indexed by [`Reason::index`] (the `ok` slot stays 0).
     pub failures: [u64; Reason::COUNT],
+    /// The agent cannot see it while connectors on it run (`None`: not judged).
+    pub blind: Option<bool>,
 }
 
 /// The latest poll's connectors, with their names already escaped for the exposition.
@@ -245,6 +249,13 @@ impl Metrics {
         }
     }
 
+    /// Whether the agent cannot see a target while connectors on it run.
+    pub fn probe_blind(&self, target: &str, blind: bool) {
+        if let Some(t) = lock(&self.targets).get_mut(target) {
+            t.blind = Some(blind);
+        }
+    }
+
     /// Drops a target's series once no connector uses it.
     pub fn forget_target(&self, target: &str) {
         lock(&self.targets).remove(target);
@@ -283,6 +294,7 @@ impl TargetSeries {
             last_success_s: None,
             duration: Histogram::new(PROBE_BUCKETS),
             failures: [0; Reason::COUNT],
+            blind: None,
         }
     }
 }

@@ -131,6 +131,14 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
             out.push('\n');
         }
     }
+    t::PROBE_BLIND.header(out);
+    for (l, s) in all() {
+        if let Some(b) = s.blind {
+            target_line(out, t::PROBE_BLIND.name, l, None);
+            (b as u8).push(out);
+            out.push('\n');
+        }
+    }
     t::PROBE_LAST_REASON.header(out);
     for (l, s) in probed() {
         for reason in Reason::failures().chain([Reason::Ok]) {
@@ -303,6 +311,10 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
                 &[("state", s.as_str())],
                 (v.state == s) as u8,
             );
+        }
+        // A state a newer Kafka reports, under its own name.
+        if let Some(other) = &v.state_name {
+            line(out, t::CONNECTOR_STATE.name, n, &[("state", other)], 1u8);
         }
     }
     t::CONNECTOR_TASKS.header(out);

@@ -29,6 +29,7 @@ fn label_values_are_escaped() {
     m.set_connectors(vec![ConnectorView {
         name: "we\"ird\\name\n".into(),
         state: ConnState::Running,
+        state_name: None,
         tasks: [0, 1, 0, 0, 0, 0],
         selected: true,
         target: Some("db:1521".into()),
@@ -57,6 +58,7 @@ fn maintenance_active_for_every_selected_connector() {
     let view = |name: &str, selected: bool, maintenance: bool| ConnectorView {
         name: name.into(),
         state: ConnState::Paused,
+        state_name: None,
         tasks: [0, 0, 1, 0, 0, 0],
         selected,
         target: Some("db:1521".into()),

@@ -105,6 +105,10 @@ pub enum ConnectOp {
     List,
     /// `GET /`
     Root,
+    /// `GET /health`
+    Health,
+    /// `GET /connectors/{n}/status`
+    Status,
     Pause,
     Resume,
     Stop,
@@ -166,7 +170,7 @@ pub const CONNECTOR_STATE: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_state",
     kind: Kind::Gauge,
     help: "1 for the connector's current Kafka Connect state, 0 for the others.",
-    doc: "1 for the connector's current Kafka Connect state, 0 for each other state",
+    doc: "1 for the connector's current Kafka Connect state, 0 for each other state; a state a newer Kafka reports that is none of these is exported under its own name (1)",
     labels: &[CONNECTOR, closed("state", states)],
 };
 pub const CONNECTOR_TASKS: MetricDef = MetricDef {
@@ -239,11 +243,18 @@ pub const PROBE_LAST_REASON: MetricDef = MetricDef {
     doc: "1 for the reason of the target's most recent probe (`ok` or one of the failure reasons), 0 for the others",
     labels: &[TARGET, closed("reason", Reason::names)],
 };
+pub const PROBE_BLIND: MetricDef = MetricDef {
+    name: "cdc_sentinel_probe_blind",
+    kind: Kind::Gauge,
+    help: "1 while the agent cannot see the target while connectors on it read RUNNING.",
+    doc: "1 while the target's probes fail in a way that says the agent cannot see it (`dns`, `protocol_error`, or never answered since the agent started) while selected connectors on it read RUNNING: the agent starts no hold on such failures (Debezium reading RUNNING means Connect reaches the database); 0 otherwise. Present for targets of running connectors",
+    labels: &[TARGET],
+};
 pub const MANAGED: MetricDef = MetricDef {
     name: "cdc_sentinel_managed",
     kind: Kind::Gauge,
-    help: "1 while the agent holds the connector (it will resume it).",
-    doc: "1 while the agent holds the connector (it paused/stopped it and will resume it)",
+    help: "1 while a hold of the agent's is in effect on the connector.",
+    doc: "1 while a hold of the agent's is in effect (it paused/stopped the connector and will resume it); 0 while it only tries to hold it, or after it gave up",
     labels: &[CONNECTOR],
 };
 pub const RECOVERY_ACTIVE: MetricDef = MetricDef {
@@ -368,6 +379,7 @@ pub static ALL: &[&MetricDef] = &[
     &PROBE_LAST_SUCCESS,
     &PROBE_FAILURES,
     &PROBE_LAST_REASON,
+    &PROBE_BLIND,
     &MANAGED,
     &RECOVERY_ACTIVE,
     &RECOVERY_PHASE,

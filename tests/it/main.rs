@@ -7,6 +7,7 @@ mod cli;
 mod demo;
 mod layers;
 mod metrics_doc;
+mod odd_nights;
 mod offsets;
 mod oracle_listener;
 mod probe_cli;
