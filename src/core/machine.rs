@@ -14,6 +14,8 @@ use super::backoff::backoff;
 use super::classify::{self, Attention, Failure};
 use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome, Unheld};
 use super::observe::{ConnState, ConnectorObs, ProbeObs};
+use super::offsets::Position;
+use super::progress::{self, Verdict};
 use super::record::{AfterTimeout, HoldReason, HoldWith, Phase, Record, RecordReason};
 use super::settings::Settings;
 use super::Millis;
@@ -56,6 +58,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         return d;
     };
     rec.missing_polls = 0;
+    progress::track_hold(&mut rec, input.offsets);
 
     match rec.phase {
         Phase::Watching => {
@@ -73,6 +76,18 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 d.record = None;
             } else {
                 d.record = Some(rec);
+            }
+            return d;
+        }
+        Phase::NeedsAttention if rec.reason == RecordReason::Stalled && !conn.any_failed() => {
+            // Stalled after a resume: until its committed offset moves past the hold's; then
+            // watched again (a FAILED task goes the way of any other needs-attention record).
+            match progress::stall_over(&rec, input.offsets) {
+                Some(ev) => {
+                    d.events.push(ev);
+                    watching(input, &mut d);
+                }
+                None => d.record = Some(rec),
             }
             return d;
         }
@@ -206,6 +221,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 outcome: Outcome::NeedsAttention,
                 elapsed,
                 attempts: rec.attempts,
+                judged: None,
             });
             d.events.push(Event::ResumeGaveUp { after, error });
             rec.phase = Phase::NeedsAttention;
@@ -243,11 +259,14 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 outcome: Outcome::DryRun,
                 elapsed,
                 attempts: rec.attempts,
+                judged: None,
             });
             return d;
         }
         Phase::Verifying => {
-            if let Some(replacement) = verify(name, &mut rec, conn, &probe, now, s, &mut d) {
+            let offsets = input.offsets;
+            if let Some(replacement) = verify(name, &mut rec, conn, &probe, offsets, now, s, &mut d)
+            {
                 d.record = replacement;
                 return d;
             }
@@ -302,7 +321,7 @@ fn watching(input: &Input, d: &mut Decision) {
 
     // A planned window: held at its start (or at once, if it is under way), database up or not.
     if let Some(m) = input.maintenance {
-        start_hold(HoldReason::Maintenance, target, now, s, d);
+        start_hold(HoldReason::Maintenance, target, input, d);
         if let Some(r) = d.record.as_mut() {
             r.wait_from = m.ends_at;
         }
@@ -321,7 +340,7 @@ fn watching(input: &Input, d: &mut Decision) {
             failed: failed.into_iter().map(|(w, _)| w).collect(),
             summary,
         });
-        start_hold(HoldReason::TaskFailed, target, now, s, d);
+        start_hold(HoldReason::TaskFailed, target, input, d);
     } else if conn.state == ConnState::Running
         && probe.real_failures >= s.down_after
         && probe.blind_spot().is_none()
@@ -335,14 +354,22 @@ fn watching(input: &Input, d: &mut Decision) {
             reason: probe.last_reason,
             detail: probe.last_detail.clone(),
         });
-        start_hold(HoldReason::ProbeFailed, target, now, s, d);
+        start_hold(HoldReason::ProbeFailed, target, input, d);
     }
 }
 
-fn start_hold(reason: HoldReason, target: &str, now: Millis, s: &Settings, d: &mut Decision) {
-    let mut rec = Record::new(Phase::Holding, reason, Some(target), now, s);
+fn start_hold(reason: HoldReason, target: &str, input: &Input, d: &mut Decision) {
+    let mut rec = Record::new(
+        Phase::Holding,
+        reason,
+        Some(target),
+        input.now,
+        input.settings,
+    );
     rec.hold_pending = true;
-    d.events.push(Event::HoldStarted { reason });
+    let position: Option<Position> = input.offsets.and_then(|o| o.position);
+    rec.held_position = position;
+    d.events.push(Event::HoldStarted { reason, position });
     d.actions.push(rec.hold_action());
     d.record = Some(rec);
 }
@@ -436,6 +463,7 @@ fn time_out(
         last_reason: probe.last_reason,
         last_detail: probe.last_detail.clone(),
         unheld,
+        position: rec.held_position,
     });
 }
 
@@ -470,11 +498,13 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
 }
 
 /// Returns `Some(replacement)` when the recovery ends here (recovered, or needs attention).
+#[allow(clippy::too_many_arguments)]
 fn verify(
     name: &str,
     rec: &mut Record,
     conn: &ConnectorObs,
     probe: &ProbeObs,
+    offsets: Option<super::offsets::OffsetObs>,
     now: Millis,
     s: &Settings,
     d: &mut Decision,
@@ -519,6 +549,12 @@ fn verify(
     if failure.is_none() && conn.all_running() {
         let since = *rec.running_since.get_or_insert(now);
         if now.saturating_sub(since) >= s.verify_window {
+            // RUNNING is not enough for a connector expected to progress (core::progress).
+            let judged = match progress::judge(rec, offsets, now, s, d) {
+                Verdict::Recovered(j) => j,
+                Verdict::Wait => return None,
+                Verdict::Stalled(r) => return Some(Some(r)),
+            };
             let outcome = if rec.timed_out {
                 Outcome::TimedOutRecovered
             } else {
@@ -528,6 +564,7 @@ fn verify(
                 outcome,
                 elapsed: now.saturating_sub(rec.started_at),
                 attempts: rec.attempts,
+                judged: Some(judged),
             });
             return Some(None);
         }
@@ -551,6 +588,7 @@ fn verify(
             outcome: Outcome::NeedsAttention,
             elapsed: now.saturating_sub(rec.started_at),
             attempts: rec.attempts,
+            judged: None,
         });
         d.events.push(Event::AttentionNeeded {
             reason,
@@ -625,6 +663,12 @@ pub fn apply_result(
                 Action::RestartFailed => {
                     rec.restart_pending = false;
                     enter_verify(rec, now, dry, &mut ev);
+                }
+                // The one restart of a resume whose offset did not move: still verifying, from
+                // the restart on (decided in core::progress).
+                Action::RestartTasks => {
+                    rec.verify_started_at = now;
+                    rec.running_since = None;
                 }
             }
         }

@@ -115,7 +115,7 @@ impl World {
                 self.ambiguous = false;
                 self.unobserved_hold = None;
             }
-            Action::RestartFailed => {
+            Action::RestartFailed | Action::RestartTasks => {
                 if self.db_up {
                     self.failed = None;
                 }
@@ -222,7 +222,7 @@ fn check(world: &World, agent: &Agent, prev: Option<&Record>, d: &Decision, prob
                     }
                 }
             }
-            Action::RestartFailed => {
+            Action::RestartFailed | Action::RestartTasks => {
                 assert_ne!(world.held_by, Some(Who::Human), "restarted a human's hold");
                 assert!(prev.is_some(), "a restart comes with a recovery");
             }
@@ -387,6 +387,7 @@ fn run(ops: Vec<Op>, hold_with: HoldWith) {
                     settings: &a.s,
                     handed_back_at: a.handed_back,
                     maintenance,
+                    offsets: None,
                 };
                 let prev = a.rec.clone();
                 let d = step("inv", prev.as_ref(), &input);

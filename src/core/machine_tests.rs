@@ -47,6 +47,8 @@ struct World {
     windows: Vec<crate::core::windows::Window>,
     /// The supervisor confirmed the connector deleted (when it is missing).
     gone: bool,
+    /// The committed offsets as last read (`None`: not read).
+    offsets: Option<crate::core::offsets::OffsetObs>,
 }
 
 impl World {
@@ -61,6 +63,7 @@ impl World {
             events: vec![],
             windows: vec![],
             gone: false,
+            offsets: None,
         }
     }
     fn probe(&mut self, up: bool) {
@@ -89,6 +92,7 @@ impl World {
                 self.now,
             )
             .map(|ends_at| Maintenance { ends_at }),
+            offsets: self.offsets,
         };
         let d = step("inv", self.rec.as_ref(), &input);
         self.events.extend(d.events.clone());
@@ -783,7 +787,8 @@ fn maintenance_window_holds_at_its_start_and_resumes_at_its_end_once_the_databas
     );
     assert_eq!(w.reason(), "maintenance");
     assert!(w.events.contains(&Event::HoldStarted {
-        reason: HoldReason::Maintenance
+        reason: HoldReason::Maintenance,
+        position: None,
     }));
     w.wait(5_000);
     assert!(w.poll(&paused()).is_empty());

@@ -15,6 +15,7 @@ pub mod labels;
 pub mod machine;
 pub mod observe;
 pub mod offsets;
+mod progress;
 pub mod record;
 pub mod settings;
 pub mod text;

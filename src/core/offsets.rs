@@ -420,6 +420,58 @@ pub struct OffsetObs {
     pub expect: Expect,
 }
 
+/// Which rule judged a recovery (the recovered line says it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// Expected to progress: its committed offset moved past the position of the hold.
+    Progress { held: Position, now: Position },
+    /// By its state alone: the connector and every task RUNNING for the verify window.
+    State(ByState),
+}
+
+/// Why a recovery was judged by state alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByState {
+    /// Its committed offset need not move (no heartbeats, `expect_progress = false`, a class
+    /// whose offsets the agent does not know).
+    NotExpected(Expect),
+    /// Committed offsets are not available (Kafka older than 3.5, or not read yet).
+    NoOffsets,
+    /// No committed position was read while it was held.
+    NoHeldPosition,
+    /// A snapshot is under way: its position cannot show progress.
+    Snapshot,
+    /// Its committed offsets could not be read since the resume.
+    NotRead,
+}
+
+impl fmt::Display for Judged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Judged::Progress { held, now } => write!(
+                f,
+                "judged by progress: held at {held}; resumed; now at {now}"
+            ),
+            Judged::State(why) => {
+                f.write_str("judged by its RUNNING state alone: ")?;
+                match why {
+                    ByState::NotExpected(e) => f.write_str(e.describe()),
+                    ByState::NoOffsets => f.write_str(
+                        "committed offsets not available (Kafka older than 3.5, or not read yet)",
+                    ),
+                    ByState::NoHeldPosition => {
+                        f.write_str("no committed position was read while it was held")
+                    }
+                    ByState::Snapshot => f.write_str("a snapshot is under way"),
+                    ByState::NotRead => {
+                        f.write_str("its committed offsets could not be read since the resume")
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What one read changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {

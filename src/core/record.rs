@@ -7,6 +7,7 @@ use super::classify::Attention;
 use super::decision::Action;
 use super::labels::labels;
 use super::observe::ConnState;
+use super::offsets::Position;
 use super::settings::Settings;
 use super::Millis;
 
@@ -147,6 +148,9 @@ pub enum RecordReason {
     UnclassifiedFailure,
     /// The agent's resume kept failing past its bound: the connector is still held.
     ResumeFailed,
+    /// Expected to progress, it read RUNNING after the resume (and after one restart of its
+    /// tasks) but its committed offset did not move past the position of the hold.
+    Stalled,
 }
 
 impl From<HoldReason> for RecordReason {
@@ -257,6 +261,13 @@ pub struct Record {
     /// maintenance window that applied to the connector while it was held (0: none).
     #[serde(default)]
     pub wait_from: Millis,
+    /// The committed source position of the hold: the latest read while held (before the
+    /// resume). A resume judged by progress ends recovered only once the position is past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_position: Option<Position>,
+    /// When the one restart of its tasks for a resume whose offset did not move was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_restart_at: Option<Millis>,
 }
 
 impl Record {
@@ -297,6 +308,8 @@ impl Record {
             retry_at: 0,
             missing_polls: 0,
             wait_from: 0,
+            held_position: None,
+            stall_restart_at: None,
         }
     }
 

@@ -125,7 +125,7 @@ impl From<Action> for ConnectOp {
             Action::Pause => ConnectOp::Pause,
             Action::Resume => ConnectOp::Resume,
             Action::Stop => ConnectOp::Stop,
-            Action::RestartFailed => ConnectOp::Restart,
+            Action::RestartFailed | Action::RestartTasks => ConnectOp::Restart,
         }
     }
 }

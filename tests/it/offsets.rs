@@ -564,3 +564,191 @@ async fn offsets_are_read_at_most_once_per_interval() {
     drop(agent);
     sim.shutdown().await;
 }
+
+async fn recovery_sim() -> SimConnect {
+    SimConnect::start(SimOptions {
+        offset_flush: Duration::from_millis(200),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn count_requests(sim: &SimConnect, name: &str, suffix_query: (&str, Option<&str>)) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == format!("/connectors/{name}{}", suffix_query.0)
+                && r.query.as_deref() == suffix_query.1
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_is_judged_by_progress_and_the_log_says_held_at_and_now_at() {
+    use crate::support::{logs, Agent, Db};
+    use cdc_sentinel_sim::RetryMode;
+    let mut db = Db::start().await;
+    let sim = recovery_sim().await;
+    sim.add_connector(
+        with_heartbeats(ConnectorSpec::postgres("prog-pg", Some(db.addr)), true)
+            .with_retry(RetryMode::FailFast),
+    );
+    sim.add_connector(
+        ConnectorSpec::postgres("prog-quiet", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), STALL_FLAGS).await;
+    for n in ["prog-pg", "prog-quiet"] {
+        agent
+            .wait_value(
+                "cdc_sentinel_connector_stalled",
+                &[&format!("connector=\"{n}\"")],
+                0.0,
+                5 * S,
+            )
+            .await;
+    }
+    db.down().await;
+    agent.wait_phase("prog-pg", "waiting", 5 * S).await;
+    agent.wait_phase("prog-quiet", "waiting", 5 * S).await;
+    db.up().await;
+    agent.wait_phase("prog-pg", "watching", 10 * S).await;
+    agent.wait_phase("prog-quiet", "watching", 10 * S).await;
+    let log = logs();
+    let hold = log
+        .lines()
+        .find(|l| l.contains("prog-pg: holding it while"))
+        .unwrap();
+    assert!(hold.contains("pause requested (committed LSN 0/"), "{hold}");
+    let rec = log
+        .lines()
+        .find(|l| l.contains("prog-pg: recovered after"))
+        .unwrap();
+    assert!(
+        rec.contains("judged by progress: held at LSN 0/")
+            && rec.contains("; resumed; now at LSN 0/"),
+        "{rec}"
+    );
+    let quiet = log
+        .lines()
+        .find(|l| l.contains("prog-quiet: recovered after"))
+        .unwrap();
+    assert!(
+        quiet.contains("judged by its RUNNING state alone: no heartbeat.interval.ms"),
+        "{quiet}"
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_duration_seconds_count",
+                &["outcome=\"recovered\""]
+            )
+            .await,
+        Some(2.0)
+    );
+    drop(agent);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_whose_offset_does_not_move_is_never_counted_recovered() {
+    use crate::support::{logs, Agent, Db};
+    use cdc_sentinel_sim::RetryMode;
+    let mut db = Db::start().await;
+    let sim = recovery_sim().await;
+    let name = "stuck-pg";
+    sim.add_connector(
+        with_heartbeats(ConnectorSpec::postgres(name, Some(db.addr)), true)
+            .with_retry(RetryMode::FailFast),
+    );
+    let agent = Agent::start(&sim.url(), STALL_FLAGS).await;
+    agent
+        .wait_value(
+            "cdc_sentinel_connector_stalled",
+            &["connector=\"stuck-pg\""],
+            0.0,
+            5 * S,
+        )
+        .await;
+    db.down().await;
+    agent.wait_phase(name, "waiting", 5 * S).await;
+    // The database comes back, but what feeds the connector does not (LogMiner stuck, a
+    // purged archive log): RUNNING after the resume, the offset standing still.
+    sim.set_flow(name, Flow::Stalled);
+    db.up().await;
+    agent.wait_phase(name, "verifying", 5 * S).await;
+    let restart_all = ("/restart", Some("includeTasks=true&onlyFailed=false"));
+    assert!(
+        eventually(5 * S, || async {
+            count_requests(&sim, name, restart_all) == 1
+        })
+        .await,
+        "its tasks restarted once"
+    );
+    agent.wait_phase(name, "needs_attention", 5 * S).await;
+    assert_eq!(count_requests(&sim, name, restart_all), 1, "once");
+    assert_eq!(
+        sim.connector_state(name).as_deref(),
+        Some("RUNNING"),
+        "left RUNNING"
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_info",
+                &["connector=\"stuck-pg\"", "reason=\"stalled\""]
+            )
+            .await,
+        Some(1.0)
+    );
+    let m = |o: &str| format!("outcome=\"{o}\"");
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_duration_seconds_count",
+                &[&m("recovered")]
+            )
+            .await,
+        Some(0.0),
+        "never counted recovered"
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_recovery_duration_seconds_count",
+                &[&m("needs_attention")]
+            )
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        agent
+            .value(
+                "cdc_sentinel_actions_total",
+                &[
+                    "connector=\"stuck-pg\"",
+                    "action=\"restart_tasks\"",
+                    "result=\"ok\""
+                ]
+            )
+            .await,
+        Some(1.0)
+    );
+    let log = logs();
+    assert!(
+        log.contains("stuck-pg: RUNNING ") && log.contains("restarting its tasks once"),
+        "{log}"
+    );
+    let line = log
+        .lines()
+        .find(|l| l.contains("stuck-pg: needs attention (stalled): held at LSN 0/"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("; resumed; now at LSN 0/"), "{line}");
+    assert!(!log.contains("stuck-pg: recovered after"), "{log}");
+    // Once data flows again, it is back to watching.
+    sim.set_flow(name, Flow::Busy);
+    agent.wait_phase(name, "watching", 5 * S).await;
+    drop(agent);
+    sim.shutdown().await;
+}

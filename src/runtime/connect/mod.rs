@@ -386,6 +386,19 @@ impl Client {
         .map(drop)
     }
 
+    /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=false` (202 + plan): the
+    /// connector and every task, FAILED or not.
+    pub async fn restart_tasks(&self, name: &str) -> Result<(), ConnectError> {
+        let p = Self::path(name, "/restart?includeTasks=true&onlyFailed=false");
+        self.send(
+            ConnectOp::Restart,
+            &format!("POST {p}"),
+            self.http.post(self.url(&p)),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=true` (202 + plan).
     pub async fn restart_failed(&self, name: &str) -> Result<(), ConnectError> {
         let p = Self::path(name, "/restart?includeTasks=true&onlyFailed=true");

@@ -38,6 +38,7 @@ pub(crate) fn decide(
     state: &Durable,
     board: &ProbeBoard,
     gone: &HashSet<String>,
+    offsets: &super::offsets::OffsetsStage,
 ) -> Decisions {
     let now = obs.now;
     let names: BTreeSet<&String> = obs
@@ -73,6 +74,7 @@ pub(crate) fn decide(
             settings: &settings,
             handed_back_at: state.handed_back.get(name).copied(),
             maintenance: maintenance(cfg, name, target.as_deref(), now),
+            offsets: offsets.obs(name),
         };
         let decision = core::step(name, prev, &input);
         if let Some(h) = decision.handed_back {

@@ -210,7 +210,14 @@ impl Agent {
         self.log_unknown_targets(&obs);
         let gone = self.confirm_gone(&obs).await;
         // 2. decide
-        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board, &gone);
+        let decisions = decide::decide(
+            &self.cfg,
+            &obs,
+            &self.state,
+            &self.board,
+            &gone,
+            &self.offsets,
+        );
         // 3. persist (write-ahead), then report
         self.persist(decisions.next.clone()).await?;
         self.state = decisions.next;

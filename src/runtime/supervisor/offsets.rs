@@ -246,7 +246,6 @@ impl OffsetsStage {
     }
 
     /// What the decision core sees of a connector's offsets (`None`: nothing read).
-    #[allow(dead_code)] // read by the decision core once recovery is judged by progress
     pub(crate) fn obs(&self, name: &str) -> Option<OffsetObs> {
         let e = self.entries.get(name)?;
         let t = &e.tracker;
