@@ -29,5 +29,5 @@ pub use decision::{
 };
 pub use machine::{apply_result, step};
 pub use observe::{ConnState, ConnectorObs, ProbeObs, TaskObs};
-pub use record::{AfterTimeout, HoldReason, HoldWith, Phase, Record, RecordReason};
+pub use record::{AfterTimeout, HoldReason, HoldWith, Manager, Phase, Record, RecordReason};
 pub use settings::Settings;

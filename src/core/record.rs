@@ -153,6 +153,29 @@ pub enum RecordReason {
     Stalled,
 }
 
+/// How the agent holds and resumes a connector (the `manager` label).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Manager {
+    /// The Kafka Connect REST API (pause/stop/resume).
+    Rest,
+    /// Strimzi's operator, through the connector's KafkaConnector `spec.state`.
+    Strimzi,
+}
+
 impl From<HoldReason> for RecordReason {
     fn from(r: HoldReason) -> RecordReason {
         match r {
@@ -344,7 +367,14 @@ impl Record {
     }
 }
 
-labels!(Phase, HoldWith, AfterTimeout, HoldReason, RecordReason);
+labels!(
+    Phase,
+    HoldWith,
+    AfterTimeout,
+    HoldReason,
+    RecordReason,
+    Manager
+);
 
 fn yes() -> bool {
     true

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use cdc_sentinel_probe::{ProbeResult, Reason};
 
 use super::table::ConnectOp;
-use crate::core::{Action, ActionStatus, ConnState, HoldReason, Outcome, Phase, RecordReason};
+use crate::core::{
+    Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase, RecordReason,
+};
 
 /// What the metrics need to know of one connector after a poll.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct ConnectorView {
     pub attempts: u32,
     /// A maintenance window applies to the connector now.
     pub maintenance: bool,
+    /// How the agent acts on it.
+    pub manager: Manager,
     /// Its committed source offset, when one was read (`None`: not read, no position).
     pub offset: Option<OffsetView>,
 }
@@ -107,6 +111,11 @@ pub(crate) struct Process {
     pub connect_requests: BTreeMap<(String, ConnectOp), Histogram>,
     /// By outcome; `None` for outcomes this agent cannot produce (`dry_run` without --dry-run).
     pub recovery_duration: [Option<Histogram>; Outcome::COUNT],
+    pub leader: bool,
+    leader_known: bool,
+    pub leader_changes: u64,
+    pub state_store_up: bool,
+    pub unrecorded_holds: u64,
 }
 
 /// Counters of one connector.
@@ -168,6 +177,11 @@ impl Metrics {
                 connect_last_success_s: 0.0,
                 connect_requests: BTreeMap::new(),
                 recovery_duration,
+                leader: false,
+                leader_known: false,
+                leader_changes: 0,
+                state_store_up: true,
+                unrecorded_holds: 0,
             })),
             snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
             counters: Arc::new(Mutex::new(BTreeMap::new())),
@@ -229,6 +243,25 @@ impl Metrics {
         if ok {
             p.connect_last_success_s = now_ms as f64 / 1000.0;
         }
+    }
+
+    /// Whether this agent leads (acts); a change counts in `leader_changes_total`.
+    pub fn leader(&self, leads: bool) {
+        let mut p = lock(&self.process);
+        // The first report is where the agent starts from, not a change.
+        if p.leader_known && p.leader != leads {
+            p.leader_changes += 1;
+        }
+        p.leader_known = true;
+        p.leader = leads;
+    }
+
+    pub fn state_store(&self, up: bool) {
+        lock(&self.process).state_store_up = up;
+    }
+
+    pub fn unrecorded_holds(&self, n: u64) {
+        lock(&self.process).unrecorded_holds = n;
     }
 
     pub fn task_failed(&self, connector: &str, n: u64) {

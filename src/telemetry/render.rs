@@ -10,7 +10,7 @@ use cdc_sentinel_probe::Reason;
 
 use super::metrics::{lock, ConnectorCounters, Histogram, Metrics, Snapshot, TargetSeries};
 use super::table::{self as t, MetricDef};
-use crate::core::{Action, ActionStatus, ConnState, HoldReason, Outcome, Phase};
+use crate::core::{Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase};
 
 pub(crate) fn render(m: &Metrics) -> String {
     let snap = m.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
@@ -45,6 +45,14 @@ fn render_process(p: &super::metrics::Process, out: &mut String) {
         labels.push('"');
         histogram(out, t::CONNECT_REQUEST_DURATION.name, &labels, h);
     }
+    t::LEADER.header(out);
+    plain(out, t::LEADER.name, p.leader as u8);
+    t::LEADER_CHANGES.header(out);
+    plain(out, t::LEADER_CHANGES.name, p.leader_changes);
+    t::STATE_STORE_UP.header(out);
+    plain(out, t::STATE_STORE_UP.name, p.state_store_up as u8);
+    t::UNRECORDED_HOLDS.header(out);
+    plain(out, t::UNRECORDED_HOLDS.name, p.unrecorded_holds);
     t::RECOVERY_DURATION.header(out);
     for o in Outcome::ALL {
         if let Some(h) = &p.recovery_duration[o.index()] {
@@ -390,6 +398,18 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
     gauge_per_connector(out, &t::MAINTENANCE_ACTIVE, selected(), |v| {
         Some(v.maintenance as u8 as f64)
     });
+    t::CONNECTOR_MANAGED_BY.header(out);
+    for (v, n) in selected() {
+        for m in Manager::ALL {
+            line(
+                out,
+                t::CONNECTOR_MANAGED_BY.name,
+                n,
+                &[("manager", m.as_str())],
+                (v.manager == *m) as u8,
+            );
+        }
+    }
     gauge_per_connector(out, &t::SOURCE_OFFSET_POSITION, all(), |v| {
         v.offset.map(|o| o.position.metric_value())
     });

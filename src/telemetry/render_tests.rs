@@ -40,6 +40,7 @@ fn label_values_are_escaped() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance: false,
+        manager: crate::core::Manager::Rest,
         offset: None,
     }]);
     let text = m.render();
@@ -69,6 +70,7 @@ fn maintenance_active_for_every_selected_connector() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance,
+        manager: crate::core::Manager::Rest,
         offset: None,
     };
     m.set_connectors(vec![

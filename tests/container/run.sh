@@ -360,13 +360,14 @@ else
     tail -5 "$WORK/compose.out" >&2
     fail "podman-compose config deploy/docker-compose.yml"
 fi
-# Built-in kinds against the Kubernetes 1.30 schemas (PodMonitor is a CRD: checked above).
-if kubernetes-validate --strict --quiet -k 1.30.0 "$REPO"/deploy/kubernetes/*.yaml >"$WORK/kv.out" 2>&1 &&
+# Built-in kinds against the Kubernetes 1.30 schemas (PodMonitor is a CRD: checked above),
+# the Strimzi layout (RBAC, NetworkPolicy, Deployment) included.
+if kubernetes-validate --strict --quiet -k 1.30.0 "$REPO"/deploy/kubernetes/*.yaml "$REPO"/deploy/kubernetes/strimzi/*.yaml >"$WORK/kv.out" 2>&1 &&
     ! grep -q '^ERROR' "$WORK/kv.out"; then
     ok "kubernetes-validate --strict: manifests valid against Kubernetes 1.30"
 else
     cat "$WORK/kv.out" >&2
-    fail "kubernetes-validate deploy/kubernetes"
+    fail "kubernetes-validate deploy/kubernetes deploy/kubernetes/strimzi"
 fi
 # systemd-analyze verify exits 0 on unknown keys, so anything it prints is a failure. The
 # binary path is swapped for the extracted one (verify checks that it is executable).

@@ -298,6 +298,7 @@ async fn the_remedy_printed_for_a_hostile_name_does_exactly_what_it_says() {
     let mut db = Db::start().await;
     let sim = sim().await;
     let name = "orders v2/eu'; touch /tmp/cdc-sentinel-pwned-it; echo '";
+    let _ = std::fs::remove_file("/tmp/cdc-sentinel-pwned-it");
     sim.add_connector(ConnectorSpec::oracle(name, Some(db.addr)).with_retry(RetryMode::FailFast));
     let _agent = Agent::start(&sim.url(), &["--max-wait", "1s"]).await;
     db.down().await;

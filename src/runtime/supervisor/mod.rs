@@ -34,7 +34,7 @@ use crate::runtime::connect::types::{kafka_version, ExpandedMap};
 use crate::runtime::connect::{Client, ConnectError, WorkerHealth};
 use crate::runtime::health::Health;
 use crate::runtime::probes::ProbeBoard;
-use crate::runtime::store::{Durable, Store, StoreError};
+use crate::runtime::store::{Authority, Durable, Store, StoreError};
 use crate::telemetry::events::{self, Ctx};
 use crate::telemetry::Metrics;
 
@@ -257,6 +257,9 @@ impl Agent {
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::unknown_states(&obs, &mut self.unknown_states_logged);
+        publish::unrecorded_holds(&obs, &self.state, &self.metrics);
+        self.metrics
+            .leader(matches!(self.store.may_act(), Authority::Act));
         publish::blind_spots(
             &obs,
             &self.state,
@@ -388,9 +391,11 @@ impl Agent {
             return Ok(());
         }
         if let Err(e) = self.store.apply(&changes).await {
+            self.metrics.state_store(false);
             tracing::error!("{e}");
             return Err(AgentError::Store(e));
         }
+        self.metrics.state_store(true);
         self.written = next;
         Ok(())
     }

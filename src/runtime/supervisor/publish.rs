@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
-use crate::core::{ConnState, Millis, Phase};
+use crate::core::{ConnState, Manager, Millis, Phase};
 use crate::runtime::probes::ProbeBoard;
 use crate::runtime::store::Durable;
 use crate::telemetry::{events, ConnectorView, Metrics};
@@ -116,6 +116,7 @@ pub(crate) fn views(cfg: &Config, obs: &Observation, state: &Durable) -> Vec<Con
             max_wait_secs: s.settings.max_wait as f64 / 1000.0,
             attempts: rec.map_or(0, |r| r.attempts),
             maintenance: in_window,
+            manager: Manager::Rest,
             offset: None,
         });
     }
@@ -163,6 +164,21 @@ pub(crate) fn blind_spots(
         }
     }
     *reported = now_blind;
+}
+
+/// Selected connectors PAUSED or STOPPED with no record of the agent's: a human's holds, or
+/// holds whose records were lost. The agent never resumes them.
+pub(crate) fn unrecorded_holds(obs: &Observation, state: &Durable, metrics: &Metrics) {
+    let n = obs
+        .connectors
+        .iter()
+        .filter(|(name, s)| {
+            s.selected
+                && matches!(s.conn.state, ConnState::Paused | ConnState::Stopped)
+                && !state.connectors.contains_key(*name)
+        })
+        .count();
+    metrics.unrecorded_holds(n as u64);
 }
 
 /// One line the first time a connector reports a state this agent does not know.
