@@ -425,7 +425,7 @@ pub const SOURCE_OFFSET_POSITION: MetricDef = MetricDef {
     name: "cdc_sentinel_source_offset_position",
     kind: Kind::Gauge,
     help: "The connector's committed source position as one number (Oracle SCN, PostgreSQL LSN, binlog file index * 1e10 + position).",
-    doc: "the connector's committed source offset (`GET /connectors/{name}/offsets`, Kafka >= 3.5) as one number: the Oracle SCN (the larger of `scn` and every thread's `commit_scn`), the PostgreSQL LSN (the largest of `lsn`, `lsn_proc`, `lsn_commit`; `0/152A408` is 22193160), or for MySQL/MariaDB the binlog file index * 10^10 + position (`mysql-bin.000003` at 154 is 30000000154). Read at most every `--offsets-interval`; present for selected Debezium Oracle, PostgreSQL, MySQL and MariaDB connectors once a position was read",
+    doc: "the connector's committed source offset (`GET /connectors/{name}/offsets`, Kafka >= 3.5) as one number: the Oracle SCN (the larger of `scn` and every thread's `commit_scn`), the PostgreSQL LSN (the largest of `lsn`, `lsn_proc`, `lsn_commit`; `0/152A408` is 22193160), or for MySQL/MariaDB the binlog file index * 10^10 + position (`mysql-bin.000003` at 154 is 30000000154). Read at most every `--offsets-interval`",
     labels: &[CONNECTOR],
     presence: Presence::When("for selected Debezium Oracle, PostgreSQL, MySQL and MariaDB connectors once a position was read (Kafka Connect 3.5+)"),
 };
@@ -433,7 +433,7 @@ pub const SOURCE_OFFSET_ADVANCED: MetricDef = MetricDef {
     name: "cdc_sentinel_source_offset_advanced_timestamp_seconds",
     kind: Kind::Gauge,
     help: "Unix time the connector's committed source position last advanced (or was first read).",
-    doc: "Unix time the committed source position last advanced, as seen by reads every `--offsets-interval` (or was first read by this agent, or was reset); present with `cdc_sentinel_source_offset_position`",
+    doc: "Unix time the committed source position last advanced, as seen by reads every `--offsets-interval` (or was first read by this agent, or was reset)",
     labels: &[CONNECTOR],
     presence: Presence::When("with cdc_sentinel_source_offset_position"),
 };
@@ -441,7 +441,7 @@ pub const CONNECTOR_STALLED: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_stalled",
     kind: Kind::Gauge,
     help: "1 while a connector expected to progress reads RUNNING but its committed offset has not advanced for --stall-after.",
-    doc: "1 while a connector expected to progress reads RUNNING (connector and every task) but its committed offset has not advanced for `--stall-after`, else 0; present with `cdc_sentinel_source_offset_position`. Expected to progress: `heartbeat.interval.ms` > 0 on Oracle, `heartbeat.interval.ms` > 0 with `heartbeat.action.query` on PostgreSQL/MySQL, or `expect_progress = true` in the config file; any other connector is always 0 (an idle table is normal)",
+    doc: "1 while a connector expected to progress reads RUNNING (connector and every task) but its committed offset has not advanced for `--stall-after`, else 0. Expected to progress: `heartbeat.interval.ms` > 0 on Oracle, `heartbeat.interval.ms` > 0 with `heartbeat.action.query` on PostgreSQL/MySQL, or `expect_progress = true` in the config file; any other connector is always 0 (an idle table is normal)",
     labels: &[CONNECTOR],
     presence: Presence::When("with cdc_sentinel_source_offset_position (always 0 for a connector not expected to progress)"),
 };
