@@ -344,7 +344,7 @@ impl LeaderThread {
         };
         let gen = *gen;
         let now = Instant::now();
-        if self.shared.next_lease(now).map_or(true, |t| t > now) {
+        if self.shared.next_lease(now).is_none_or(|t| t > now) {
             return;
         }
         let Some(term) = self.shared.term() else {

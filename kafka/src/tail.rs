@@ -135,7 +135,7 @@ impl Tail {
                         RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
                     ) => true,
                     _ => {
-                        if last_warn.map_or(true, |t| t.elapsed() > Duration::from_secs(60)) {
+                        if last_warn.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
                             tracing::warn!(topic = %topic, "state store: reading the topic: {}", self.shared.redactor.clean(&e.to_string()));
                             last_warn = Some(Instant::now());
                         }
