@@ -21,8 +21,10 @@ use crate::core::windows::Window;
 use crate::core::{AfterTimeout, HoldWith, Settings};
 
 pub use error::{ConfigError, ErrorKind};
+#[cfg(feature = "demo")]
+pub use flags::DemoArgs;
 pub use flags::{
-    Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, OffsetsArgs, ProbeArgs, RunArgs,
+    Cli, Command, HealthArgs, LogFormat, MetricsDocArgs, OffsetsArgs, ProbeArgs, RunArgs,
     WindowsArgs,
 };
 pub use selector::Selector;

@@ -26,7 +26,7 @@ pub fn human(ms: u64) -> String {
     } else if secs < 60 {
         format!("{secs}s")
     } else if secs < 3600 {
-        if secs % 60 == 0 {
+        if secs.is_multiple_of(60) {
             format!("{}m", secs / 60)
         } else {
             format!("{}m {}s", secs / 60, secs % 60)
