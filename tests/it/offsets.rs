@@ -527,6 +527,42 @@ async fn on_a_worker_older_than_3_5_offsets_are_off_with_one_line() {
     );
     drop(agent);
     sim.shutdown().await;
+
+    // A worker whose version string says 3.5+ but that has no such route (JAX-RS's own 404):
+    // off after the first read, with the same one line.
+    let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+    sim.add_connector(ConnectorSpec::oracle("vendor-ora", None));
+    sim.inject(
+        Route::Offsets,
+        Fault::Status(
+            404,
+            r#"{"error_code":404,"message":"HTTP 404 Not Found"}"#.into(),
+        ),
+        1000,
+    );
+    let mut flags = STALL_FLAGS.to_vec();
+    flags.push(&target);
+    let agent = Agent::start(&sim.url(), &flags).await;
+    agent.wait_state("vendor-ora", "RUNNING", 5 * S).await;
+    assert!(
+        eventually(5 * S, || async {
+            logs().contains(
+                "404 HTTP 404 Not Found): stall detection and recovery judged by progress are off",
+            )
+        })
+        .await,
+        "{}",
+        logs()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reads = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/offsets"))
+        .count();
+    assert_eq!(reads, 1, "one read, then off");
+    drop(agent);
+    sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,6 +634,11 @@ async fn a_recovery_is_judged_by_progress_and_the_log_says_held_at_and_now_at() 
     sim.add_connector(
         ConnectorSpec::postgres("prog-quiet", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
+    // A class whose offsets the agent does not know (default retries: held on the probes).
+    sim.add_connector(ConnectorSpec {
+        class: "io.confluent.connect.jdbc.JdbcSourceConnector".into(),
+        ..ConnectorSpec::postgres("prog-jdbc", Some(db.addr))
+    });
     let agent = Agent::start(&sim.url(), STALL_FLAGS).await;
     for n in ["prog-pg", "prog-quiet"] {
         agent
@@ -613,8 +654,10 @@ async fn a_recovery_is_judged_by_progress_and_the_log_says_held_at_and_now_at() 
     agent.wait_phase("prog-pg", "waiting", 5 * S).await;
     agent.wait_phase("prog-quiet", "waiting", 5 * S).await;
     db.up().await;
+    agent.wait_phase("prog-jdbc", "waiting", 5 * S).await;
     agent.wait_phase("prog-pg", "watching", 10 * S).await;
     agent.wait_phase("prog-quiet", "watching", 10 * S).await;
+    agent.wait_phase("prog-jdbc", "watching", 10 * S).await;
     let log = logs();
     let hold = log
         .lines()
@@ -638,6 +681,22 @@ async fn a_recovery_is_judged_by_progress_and_the_log_says_held_at_and_now_at() 
         quiet.contains("judged by its RUNNING state alone: no heartbeat.interval.ms"),
         "{quiet}"
     );
+    let jdbc = log
+        .lines()
+        .find(|l| l.contains("prog-jdbc: recovered after"))
+        .unwrap();
+    assert!(
+        jdbc.contains(
+            "judged by its RUNNING state alone: its connector class has no offset shape the agent knows"
+        ),
+        "{jdbc}"
+    );
+    assert!(
+        !sim.requests()
+            .iter()
+            .any(|r| r.path == "/connectors/prog-jdbc/offsets"),
+        "never read"
+    );
     assert_eq!(
         agent
             .value(
@@ -645,7 +704,7 @@ async fn a_recovery_is_judged_by_progress_and_the_log_says_held_at_and_now_at() 
                 &["outcome=\"recovered\""]
             )
             .await,
-        Some(2.0)
+        Some(3.0)
     );
     drop(agent);
     sim.shutdown().await;

@@ -205,7 +205,7 @@ impl Agent {
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
         let obs = observe::observe(&self.cfg, list, now);
-        self.offsets.observe(&self.cfg, &obs, &self.state);
+        self.offsets.observe(&obs, &self.state);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
         let gone = self.confirm_gone(&obs).await;
@@ -250,10 +250,7 @@ impl Agent {
                 || clock.now_ms(),
             );
         }
-        let clock = self.clock.clone();
-        (self.offsets)
-            .schedule(&self.client, &self.cfg, &self.state, &clock, now)
-            .await;
+        (self.offsets).schedule(&self.client, &self.cfg, &self.state, &self.clock, now);
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::unknown_states(&obs, &mut self.unknown_states_logged);

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::config::Config;
 use crate::core::offsets::{self, Change, Expect, Flavour, OffsetObs, Reading, Tracker};
@@ -48,7 +48,8 @@ enum Gate {
 /// What the stage knows of one connector.
 #[derive(Debug)]
 struct Entry {
-    flavour: Flavour,
+    /// `None`: not a connector whose offsets the agent knows; never read, but the core hears why.
+    flavour: Option<Flavour>,
     expect: Expect,
     tracker: Tracker,
     /// When the latest read was started (reads are spaced from their start).
@@ -68,6 +69,8 @@ struct Done {
 
 pub(crate) struct OffsetsStage {
     gate: Gate,
+    /// The version check under way (`GET /`, in the background like the reads).
+    gate_check: Option<oneshot::Receiver<Result<(), ConnectError>>>,
     entries: HashMap<String, Entry>,
     in_flight: HashSet<String>,
     tx: mpsc::UnboundedSender<Done>,
@@ -84,6 +87,7 @@ impl OffsetsStage {
         let (tx, rx) = mpsc::unbounded_channel();
         OffsetsStage {
             gate: Gate::Unknown,
+            gate_check: None,
             entries: HashMap::new(),
             in_flight: HashSet::new(),
             tx,
@@ -96,7 +100,7 @@ impl OffsetsStage {
 
     /// Start of a cycle: folds in the reads that finished and this poll's states, forgets
     /// connectors that are gone, and reports stalls that began or ended.
-    pub(crate) fn observe(&mut self, cfg: &Config, obs: &Observation, state: &Durable) {
+    pub(crate) fn observe(&mut self, obs: &Observation, state: &Durable) {
         let now = obs.now;
         while let Ok(d) = self.rx.try_recv() {
             self.in_flight.remove(&d.name);
@@ -105,11 +109,11 @@ impl OffsetsStage {
         self.entries
             .retain(|name, _| obs.connectors.contains_key(name));
         for (name, seen) in &obs.connectors {
-            let wanted = seen.selected || state.connectors.contains_key(name);
-            let Some(flavour) = seen.flavour.filter(|_| wanted) else {
+            if !(seen.selected || state.connectors.contains_key(name)) {
                 self.entries.remove(name);
                 continue;
-            };
+            }
+            let flavour = seen.flavour;
             if seen.expect == Expect::HeartbeatsWithoutQuery
                 && self.expect_logged.insert(name.clone())
             {
@@ -126,7 +130,7 @@ impl OffsetsStage {
             e.flavour = flavour;
             e.expect = seen.expect;
             e.tracker.running(seen.conn.all_running(), now);
-            report_stall(name, e, cfg.settings_for(name).stall_after);
+            report_stall(name, e, seen.settings.stall_after);
         }
     }
 
@@ -148,8 +152,12 @@ impl OffsetsStage {
                     _ => {}
                 }
             }
-            Err(ConnectError::OffsetsUnsupported { .. }) if self.gate == Gate::On => {
-                self.gate = Gate::Unknown;
+            // The route itself is missing, whatever `GET /` said (a vendor's version string).
+            Err(e @ ConnectError::OffsetsUnsupported { .. }) => {
+                if self.gate != Gate::Off {
+                    tracing::warn!("{e}: stall detection and recovery judged by progress are off; recoveries are judged by the RUNNING state alone");
+                    self.gate = Gate::Off;
+                }
             }
             Err(err) => {
                 let msg = err.to_string();
@@ -165,8 +173,9 @@ impl OffsetsStage {
         }
     }
 
-    /// End of a cycle: starts the reads that are due. Asks the worker's version first (once).
-    pub(crate) async fn schedule(
+    /// End of a cycle: starts the reads that are due. Asks the worker's version first (once,
+    /// in the background: a slow `GET /` never delays a cycle).
+    pub(crate) fn schedule(
         &mut self,
         client: &Client,
         cfg: &Config,
@@ -174,11 +183,29 @@ impl OffsetsStage {
         clock: &Clock,
         now: Millis,
     ) {
-        if self.entries.is_empty() || self.gate == Gate::Off {
+        if self.gate == Gate::Off || self.entries.values().all(|e| e.flavour.is_none()) {
             return;
         }
         if self.gate == Gate::Unknown {
-            match client.offsets_supported().await {
+            let answer = match self.gate_check.as_mut().map(|rx| rx.try_recv()) {
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(client.offsets_supported().await);
+                    });
+                    self.gate_check = Some(rx);
+                    return;
+                }
+                Some(Err(oneshot::error::TryRecvError::Empty)) => return,
+                Some(Err(oneshot::error::TryRecvError::Closed)) => {
+                    self.gate_check = None;
+                    return;
+                }
+                Some(Ok(answer)) => answer,
+            };
+            self.gate_check = None;
+            match answer {
                 Ok(()) => self.gate = Gate::On,
                 Err(e @ ConnectError::OffsetsUnsupported { .. }) => {
                     tracing::warn!("{e}: stall detection and recovery judged by progress are off; recoveries are judged by the RUNNING state alone");
@@ -197,7 +224,7 @@ impl OffsetsStage {
         // Connectors in a recovery first: their reads are the ones a decision waits for.
         let mut due: Vec<(bool, &String)> = Vec::new();
         for (name, e) in &self.entries {
-            if self.in_flight.contains(name) {
+            if e.flavour.is_none() || self.in_flight.contains(name) {
                 continue;
             }
             let rec = state.connectors.get(name);
@@ -223,15 +250,17 @@ impl OffsetsStage {
             let Some(e) = self.entries.get_mut(&name) else {
                 continue;
             };
+            let Some(flavour) = e.flavour else {
+                continue;
+            };
             e.started_at = Some(now);
             e.phase_at_read = state.connectors.get(&name).map(|r| r.phase);
             self.in_flight.insert(name.clone());
-            let (client, permits, tx, clock, flavour) = (
+            let (client, permits, tx, clock) = (
                 client.clone(),
                 self.permits.clone(),
                 self.tx.clone(),
                 clock.clone(),
-                e.flavour,
             );
             tokio::spawn(async move {
                 let _permit = permits.acquire_owned().await.ok();
@@ -245,14 +274,18 @@ impl OffsetsStage {
         }
     }
 
-    /// What the decision core sees of a connector's offsets (`None`: nothing read).
+    /// What the decision core sees of a connector's offsets (`None`: the stage is off, a
+    /// worker older than 3.5, or a connector it does not follow; `read_at` 0: none read yet).
     pub(crate) fn obs(&self, name: &str) -> Option<OffsetObs> {
+        if self.gate == Gate::Off {
+            return None;
+        }
         let e = self.entries.get(name)?;
         let t = &e.tracker;
         Some(OffsetObs {
             position: t.position,
             snapshot: t.snapshot,
-            read_at: t.read_at?,
+            read_at: t.read_at.unwrap_or(0),
             expect: e.expect,
         })
     }
