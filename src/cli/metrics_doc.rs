@@ -7,7 +7,8 @@ use super::exit::Exit;
 use crate::config::MetricsDocArgs;
 use crate::telemetry::table;
 
-const README_START: &str = "<!-- metrics-table:start (generated: cargo run -- metrics-doc --write) -->\n";
+const README_START: &str =
+    "<!-- metrics-table:start (generated: cargo run -- metrics-doc --write) -->\n";
 const README_END: &str = "<!-- metrics-table:end -->";
 
 /// docs/metrics.md, whole.
@@ -36,7 +37,10 @@ pub fn readme_section(readme: &str) -> Option<String> {
 }
 
 fn write_all() -> Result<(), String> {
-    let rd = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("cannot read {p}: {e} (run from the repository root)"));
+    let rd = |p: &str| {
+        std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read {p}: {e} (run from the repository root)"))
+    };
     let wr = |p: &str, s: &str| std::fs::write(p, s).map_err(|e| format!("cannot write {p}: {e}"));
     wr("docs/metrics.md", &docs_page())?;
     wr("monitoring/metrics.json", &table::json())?;
@@ -62,7 +66,9 @@ pub fn run(a: MetricsDocArgs) -> Exit {
     if a.write {
         return match write_all() {
             Ok(()) => {
-                println!("wrote docs/metrics.md, monitoring/metrics.json and README.md's metric table");
+                println!(
+                    "wrote docs/metrics.md, monitoring/metrics.json and README.md's metric table"
+                );
                 Exit::Ok
             }
             Err(e) => {
@@ -76,7 +82,9 @@ pub fn run(a: MetricsDocArgs) -> Exit {
         "readme" => print!("{}", table::markdown_table()),
         "json" => print!("{}", table::json()),
         other => {
-            eprintln!("cdc-sentinel metrics-doc: --format {other:?}: expected markdown, readme or json");
+            eprintln!(
+                "cdc-sentinel metrics-doc: --format {other:?}: expected markdown, readme or json"
+            );
             return Exit::Usage;
         }
     }

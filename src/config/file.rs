@@ -106,7 +106,9 @@ mod tests {
     use crate::core::windows::Occurrence;
 
     fn ms(t: &str) -> u64 {
-        chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis() as u64
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis() as u64
     }
 
     #[test]

@@ -10,9 +10,9 @@ use regex::Regex;
 
 use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
+use super::file::MaintenanceEntry;
 use super::flags::{parse_duration, HealthArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
-use super::file::MaintenanceEntry;
 use crate::core::windows::{self, Window};
 use crate::core::Settings;
 use cdc_sentinel_probe::target;

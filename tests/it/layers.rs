@@ -100,7 +100,14 @@ fn the_core_does_no_io() {
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         for (n, line) in text.lines().enumerate() {
-            for banned in ["tokio::", "reqwest", "std::fs", "std::net", "tracing::", "SystemTime"] {
+            for banned in [
+                "tokio::",
+                "reqwest",
+                "std::fs",
+                "std::net",
+                "tracing::",
+                "SystemTime",
+            ] {
                 if line.contains(banned) && !line.trim_start().starts_with("//") {
                     wrong.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
                 }
@@ -112,7 +119,10 @@ fn the_core_does_no_io() {
 
 #[test]
 fn the_checker_sees_a_wrong_import() {
-    assert_eq!(referenced("use crate::runtime::store::Durable;"), ["runtime"]);
+    assert_eq!(
+        referenced("use crate::runtime::store::Durable;"),
+        ["runtime"]
+    );
     assert_eq!(
         referenced("use crate::{core::Phase, telemetry::Metrics};"),
         ["core", "telemetry"]
