@@ -36,8 +36,8 @@ fn referenced(line: &str) -> Vec<&str> {
             out.push(name);
         }
         // `use crate::{core::X, telemetry::Y}`
-        if after.starts_with('{') {
-            for part in after[1..].split(['{', ',', '}']) {
+        if let Some(group) = after.strip_prefix('{') {
+            for part in group.split(['{', ',', '}']) {
                 let head = part.trim().split("::").next().unwrap_or("");
                 if rank(head).is_some() {
                     out.push(head);
