@@ -93,8 +93,16 @@ impl Config {
             dm(self.settings.verify_window)
         );
         let _ = writeln!(s, "max_wait           = {}", dm(self.settings.max_wait));
-        let _ = writeln!(s, "after_timeout      = {:?}", self.settings.after_timeout);
-        let _ = writeln!(s, "hold_with          = {:?}", self.settings.hold_with);
+        let _ = writeln!(
+            s,
+            "after_timeout      = {}",
+            self.settings.after_timeout.as_str()
+        );
+        let _ = writeln!(
+            s,
+            "hold_with          = {}",
+            self.settings.hold_with.as_str()
+        );
         let _ = writeln!(s, "state_file         = {}", self.state_file.display());
         let _ = writeln!(s, "web.listen_address = {}", self.listen);
         let _ = writeln!(s, "dry_run            = {}", self.dry_run);
@@ -110,11 +118,11 @@ impl Config {
         for (name, o) in &self.overrides {
             let _ = writeln!(
                 s,
-                "[connectors.{name:?}] db = {}, max_wait = {}, after_timeout = {:?}, hold_with = {:?}{}",
+                "[connectors.{name:?}] db = {}, max_wait = {}, after_timeout = {}, hold_with = {}{}",
                 o.db.as_ref().map(|t| t.url()).unwrap_or_else(|| "-".into()),
                 o.max_wait.map(d).unwrap_or_else(|| "-".into()),
-                o.after_timeout,
-                o.hold_with,
+                o.after_timeout.map_or("-", |a| a.as_str()),
+                o.hold_with.map_or("-", |h| h.as_str()),
                 if self.selector.ignored.contains(name) { ", ignore = true" } else { "" }
             );
         }

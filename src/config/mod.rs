@@ -188,6 +188,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Usage);
         assert!(e.message.contains("--include"), "{}", e.message);
+        // the pattern as typed, not the anchored one the agent builds from it
+        assert!(!e.message.contains("^(?:"), "{}", e.message);
         let e = args(&["--db", "10.0.0.1:1521"])
             .unwrap()
             .validate()
@@ -385,6 +387,26 @@ end = "2026-12-24T04:00:00+09:00"
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Config);
         assert!(Cli::try_parse_from(["x", "windows", "--count", "0"]).is_err());
+    }
+
+    #[test]
+    fn describe_shows_flag_spellings_not_debug_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[connectors.inv]\nafter_timeout = \"resume\"\n").unwrap();
+        let c = args(&["--config", p.to_str().unwrap(), "--hold-with", "stop"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        let text = c.describe();
+        assert!(text.contains("after_timeout      = hold\n"), "{text}");
+        assert!(text.contains("hold_with          = stop\n"), "{text}");
+        assert!(
+            text.contains(
+                "[connectors.\"inv\"] db = -, max_wait = -, after_timeout = resume, hold_with = -\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

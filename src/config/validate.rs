@@ -176,11 +176,15 @@ impl RunArgs {
         let anchored = |flag: &str, re: &Option<String>| -> Result<Option<Regex>, ConfigError> {
             re.as_ref()
                 .map(|r| {
-                    Regex::new(&format!("^(?:{r})$")).map_err(|e| {
+                    // checked as typed first, so the error shows the user's pattern, not the
+                    // anchored one built from it
+                    let bad = |e: regex::Error| {
                         usage(format!(
                             "{flag} {r:?} is not a valid regular expression: {e}"
                         ))
-                    })
+                    };
+                    Regex::new(r).map_err(bad)?;
+                    Regex::new(&format!("^(?:{r})$")).map_err(bad)
                 })
                 .transpose()
         };

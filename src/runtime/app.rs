@@ -37,10 +37,12 @@ pub enum StartError {
     Config(String),
     #[error(transparent)]
     Agent(#[from] AgentError),
-    #[error("cannot listen on {addr} (--web.listen-address): {source}")]
+    /// (`error` is not a `source`: the message already shows it, and `{:#}` would show it
+    /// twice.)
+    #[error("cannot listen on {addr} (--web.listen-address): {error}")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -77,11 +79,11 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Listen {
             addr: cfg.listen,
-            source: e,
+            error: e,
         })?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
         addr: cfg.listen,
-        source: e,
+        error: e,
     })?;
     tokio::spawn(crate::runtime::server::serve(
         listener,
@@ -90,12 +92,12 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         shutdown.clone(),
     ));
     tracing::info!(
-        "cdc-sentinel {VERSION} watching {} (poll every {}, probe every {}, max wait {}, hold with {:?}{}); metrics on http://{addr}/metrics",
+        "cdc-sentinel {VERSION} watching {} (poll every {}, probe every {}, max wait {}, hold with {}{}); metrics on http://{addr}/metrics",
         crate::core::classify::redact(&cfg.connect.url),
         humantime::format_duration(cfg.poll_interval),
         humantime::format_duration(cfg.probe.interval),
         humantime::format_duration(Duration::from_millis(cfg.settings.max_wait)),
-        cfg.settings.hold_with,
+        cfg.settings.hold_with.as_str(),
         if cfg.dry_run { ", DRY RUN: nothing will be sent" } else { "" }
     );
     let task = tokio::spawn(agent.run());

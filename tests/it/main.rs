@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod cli;
+mod cli_safety;
 mod demo;
 mod layers;
 mod metrics_doc;
