@@ -89,7 +89,7 @@ pub struct HealthArgs {
     #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_URL")]
     pub url: Option<String>,
     /// How long to wait for the answer.
-    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = duration_at_most(max::TIMEOUT))]
     pub timeout: Duration,
 }
 
@@ -99,10 +99,49 @@ pub enum LogFormat {
     Json,
 }
 
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{e}: expected a duration like 250ms, 60s, 30m or 1h30m"))?;
-    Ok(d)
+/// A boolean from the environment: `true`/`false` as documented, and the usual spellings
+/// `1`/`0`, `yes`/`no`, `on`/`off` (any case); anything else is an error, never a silent false.
+pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "on" => Ok(true),
+        "false" | "0" | "no" | "n" | "off" | "" => Ok(false),
+        _ => Err("expected true or false (or 1/0, yes/no, on/off)".into()),
+    }
+}
+
+/// The longest value each duration flag (and config-file key) takes. Longer ones are typos;
+/// they would also overflow the arithmetic of deadlines (`500000000000y` used to panic).
+pub mod max {
+    use std::time::Duration;
+
+    /// `--connect-timeout`, `--connect-action-timeout`, `--probe-timeout`, `probe --timeout`,
+    /// `healthcheck --timeout`.
+    pub const TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    /// `--poll-interval`, `--probe-interval`, `probe --interval`.
+    pub const INTERVAL: Duration = Duration::from_secs(60 * 60);
+    /// `--verify-timeout`, `--verify-window`.
+    pub const VERIFY: Duration = Duration::from_secs(24 * 60 * 60);
+    /// `--max-wait` and the config file's `max_wait`.
+    pub const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+}
+
+/// A duration of at most `max`; the error says the maximum (clap adds the flag, or `cli`
+/// the environment variable it came from).
+pub(crate) fn duration_at_most(
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let limit = humantime::format_duration(max);
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
+            format!("{e}: expected a duration like 250ms, 60s, 30m or 1h30m, at most {limit}")
+        })?;
+        if d > max {
+            return Err(format!(
+                "longer than the maximum, {limit}: give a duration of at most {limit}"
+            ));
+        }
+        Ok(d)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -130,10 +169,10 @@ pub struct RunArgs {
     #[arg(long, env = "CDC_SENTINEL_CONNECT_CLIENT_KEY")]
     pub connect_client_key: Option<PathBuf>,
     /// Timeout of each Kafka Connect request.
-    #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration_at_most(max::TIMEOUT))]
     pub connect_timeout: Duration,
     /// Timeout of a pause/resume/stop/restart call (stop and restart wait for the leader and the config topic).
-    #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = duration_at_most(max::TIMEOUT))]
     pub connect_action_timeout: Duration,
 
     /// Act only on this connector (repeatable; comma-separated in the environment).
@@ -165,13 +204,13 @@ pub struct RunArgs {
     pub maintenance: Vec<String>,
 
     /// How often to read every connector's status.
-    #[arg(long, env = "CDC_SENTINEL_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_POLL_INTERVAL", default_value = "5s", value_parser = duration_at_most(max::INTERVAL))]
     pub poll_interval: Duration,
     /// How often to probe each database.
-    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "60s", value_parser = duration_at_most(max::INTERVAL))]
     pub probe_interval: Duration,
     /// Timeout of one probe.
-    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = duration_at_most(max::TIMEOUT))]
     pub probe_timeout: Duration,
     /// Failed probes in a row that mean "down" while a connector still reads RUNNING.
     #[arg(long, env = "CDC_SENTINEL_DOWN_AFTER", default_value_t = 3)]
@@ -180,13 +219,13 @@ pub struct RunArgs {
     #[arg(long, env = "CDC_SENTINEL_UP_AFTER", default_value_t = 2)]
     pub up_after: u32,
     /// After a resume, how long the connector and every task have to reach RUNNING.
-    #[arg(long, env = "CDC_SENTINEL_VERIFY_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_VERIFY_TIMEOUT", default_value = "2m", value_parser = duration_at_most(max::VERIFY))]
     pub verify_timeout: Duration,
     /// How long they must then stay RUNNING for the recovery to count.
-    #[arg(long, env = "CDC_SENTINEL_VERIFY_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_VERIFY_WINDOW", default_value = "30s", value_parser = duration_at_most(max::VERIFY))]
     pub verify_window: Duration,
     /// Give up waiting after this long: the connector stays held and an alert fires.
-    #[arg(long, env = "CDC_SENTINEL_MAX_WAIT", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_MAX_WAIT", default_value = "30m", value_parser = duration_at_most(max::MAX_WAIT))]
     pub max_wait: Duration,
     /// After the maximum wait: keep holding (the runbook's way) or resume once the database is back.
     #[arg(long, env = "CDC_SENTINEL_AFTER_TIMEOUT", value_enum, default_value_t = AfterTimeout::Hold)]
@@ -211,8 +250,8 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Log and count what would be done, send nothing, write no state.
-    #[arg(long, env = "CDC_SENTINEL_DRY_RUN")]
+    /// Log and count what would be done, send nothing, write no state (in the environment: true/false, 1/0, yes/no, on/off).
+    #[arg(long, env = "CDC_SENTINEL_DRY_RUN", action = clap::ArgAction::SetTrue, value_parser = parse_bool)]
     pub dry_run: bool,
 }
 
@@ -225,10 +264,10 @@ pub struct ProbeArgs {
     #[arg(long, env = "CDC_SENTINEL_PROBE_COUNT", default_value_t = 1)]
     pub count: u32,
     /// Pause between probes with --count (its variable is also `run --probe-interval`'s, as the timeout's is).
-    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "1s", value_parser = duration_at_most(max::INTERVAL))]
     pub interval: Duration,
     /// Timeout of one probe (connect and protocol exchange).
-    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = duration_at_most(max::TIMEOUT))]
     pub timeout: Duration,
 }
 

@@ -11,7 +11,7 @@ use regex::Regex;
 use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
 use super::file::MaintenanceEntry;
-use super::flags::{parse_duration, HealthArgs, RunArgs, WindowsArgs};
+use super::flags::{duration_at_most, max, HealthArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
 use crate::core::windows::{self, Window};
 use crate::core::Settings;
@@ -208,6 +208,8 @@ impl RunArgs {
             ("--connect-timeout", self.connect_timeout),
             ("--connect-action-timeout", self.connect_action_timeout),
             ("--max-wait", self.max_wait),
+            ("--verify-timeout", self.verify_timeout),
+            ("--verify-window", self.verify_window),
         ] {
             if d.is_zero() {
                 return Err(usage(format!("{flag} must be greater than zero")));
@@ -223,7 +225,12 @@ impl RunArgs {
                 crate::core::ProbeObs::KEEP
             )));
         }
-        if self.probe_timeout > self.probe_interval.max(Duration::from_millis(1)) * 2 {
+        if self.probe_timeout
+            > self
+                .probe_interval
+                .max(Duration::from_millis(1))
+                .saturating_mul(2)
+        {
             return Err(usage(format!(
                 "--probe-timeout ({}) is longer than twice --probe-interval ({}): lower the timeout",
                 humantime::format_duration(self.probe_timeout),
@@ -262,9 +269,17 @@ impl RunArgs {
                     max_wait: entry
                         .max_wait
                         .as_deref()
-                        .map(parse_duration)
+                        .map(|v| {
+                            let d = duration_at_most(max::MAX_WAIT)(v)?;
+                            if d.is_zero() {
+                                return Err(
+                                    "must be greater than zero (as --max-wait must be); omit the key to use --max-wait".to_string(),
+                                );
+                            }
+                            Ok(d)
+                        })
                         .transpose()
-                        .map_err(|e| file_err(format!("{}: {e}", key("max_wait"))))?,
+                        .map_err(|e| file_err(format!("{} = {:?}: {e}", key("max_wait"), entry.max_wait.as_deref().unwrap_or(""))))?,
                     after_timeout: entry.after_timeout,
                     hold_with: entry.hold_with,
                 };
@@ -281,7 +296,7 @@ impl RunArgs {
             up_after: self.up_after,
             verify_timeout: ms(self.verify_timeout),
             verify_window: ms(self.verify_window),
-            confirm_timeout: ms(self.poll_interval * 6).max(30_000),
+            confirm_timeout: ms(self.poll_interval.saturating_mul(6)).max(30_000),
             reattempt_base: ms(self.probe_interval).max(1_000),
             reattempt_cap: 600_000,
             deleted_after: 3,
