@@ -54,7 +54,7 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         None => rt.block_on(run::run(cli.run)),
         Some(Command::Run(a)) => rt.block_on(run::run(a)),
-        Some(Command::CheckConfig(a)) => check_config::run(a),
+        Some(Command::CheckConfig(a)) => rt.block_on(check_config::run(a)),
         Some(Command::Healthcheck(h)) => rt.block_on(healthcheck::run(h)),
         Some(Command::Windows(w)) => windows::run(w),
         Some(Command::Probe(p)) => rt.block_on(probe::run(p)),

@@ -20,7 +20,7 @@ pub async fn run(a: RunArgs) -> Exit {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("{e}");
-            return Exit::Config;
+            return Exit::from(&e);
         }
     };
     tokio::select! {
@@ -33,7 +33,7 @@ pub async fn run(a: RunArgs) -> Exit {
                 Ok(Ok(())) => Exit::Ok,
                 Ok(Err(e)) => {
                     tracing::error!("{e}");
-                    Exit::Config
+                    Exit::from(&e)
                 }
                 Err(e) => {
                     tracing::error!("agent task failed: {e}");

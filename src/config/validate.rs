@@ -111,6 +111,36 @@ fn file_windows(path: &Path, entries: &[MaintenanceEntry]) -> Result<Vec<Window>
         .collect()
 }
 
+/// `--connect-url` parsed as the HTTP client will parse it, so a URL that would fail every
+/// poll forever (`http://a b:8083`, `http://[::1`, a port that is not a number) is refused
+/// at start-up instead. The message never shows a password.
+fn check_connect_url(url: &str) -> Result<(), ConfigError> {
+    let shown = crate::core::classify::redact(url);
+    let fix = "expected http://HOST:PORT or https://HOST:PORT (the Kafka Connect REST root, e.g. http://localhost:8083)";
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        usage(format!(
+            "--connect-url {shown:?} is not a valid URL ({e}): {fix}"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(usage(format!(
+            "--connect-url {shown:?} must be an http:// or https:// URL: {fix}"
+        )));
+    }
+    if parsed.host_str().map_or(true, str::is_empty) {
+        return Err(usage(format!("--connect-url {shown:?} has no host: {fix}")));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(usage("--connect-url must not carry credentials: use --connect-user and CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(usage(format!(
+            "--connect-url {shown:?} has a query or fragment: give the REST root only, {fix}"
+        )));
+    }
+    Ok(())
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
@@ -119,19 +149,7 @@ impl RunArgs {
     /// Checks everything and builds the [`Config`].
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let url = self.connect_url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(usage(format!(
-                "--connect-url {:?} must be an http:// or https:// URL, e.g. http://localhost:8083",
-                crate::core::classify::redact(url)
-            )));
-        }
-        if url
-            .split("://")
-            .nth(1)
-            .is_some_and(|r| r.split('/').next().unwrap_or("").contains('@'))
-        {
-            return Err(usage("--connect-url must not carry credentials: use --connect-user and CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file"));
-        }
+        check_connect_url(url)?;
         let mut password = std::env::var("CDC_SENTINEL_CONNECT_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());

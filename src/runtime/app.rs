@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::Client;
 use crate::runtime::health::Health;
-use crate::runtime::store::{FileStore, MemStore, Store};
+use crate::runtime::store::{FileStore, MemStore, Store, StoreError};
 use crate::runtime::supervisor::{Agent, AgentError, Diagnostics, DiagnosticsHandle};
 use crate::telemetry::metrics::Metrics;
 
@@ -51,18 +51,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
     let cfg = Arc::new(cfg);
     let metrics = Metrics::new(VERSION, REVISION, cfg.dry_run);
     let client = Client::new(&cfg.connect, metrics.clone()).map_err(StartError::Config)?;
-    let store: Box<dyn Store> = if cfg.dry_run {
-        // A dry run reads the real state (to know what is held) but never writes it.
-        let state = FileStore::new(&cfg.state_file)
-            .load()
-            .await
-            .map_err(AgentError::Store)?;
-        Box::new(MemStore::with(state))
-    } else {
-        let file = FileStore::new(&cfg.state_file);
-        file.preflight().await.map_err(AgentError::Store)?;
-        Box::new(file)
-    };
+    let store = open_store(&cfg).await.map_err(AgentError::Store)?;
     let shutdown = CancellationToken::new();
     let agent = Agent::new(
         cfg.clone(),
@@ -109,6 +98,31 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         shutdown,
         task,
     })
+}
+
+/// The state store `run` uses, checked: the state file is read (corrupt, newer than this
+/// agent, a directory: an error naming the path and the fix) and, unless `--dry-run`, its
+/// directory is proven writable now rather than at the first outage. A dry run reads the real
+/// state (to know what is held) but never writes it.
+pub async fn open_store(cfg: &Config) -> Result<Box<dyn Store>, StoreError> {
+    let file = FileStore::new(&cfg.state_file);
+    if cfg.dry_run {
+        let state = file.load().await?;
+        return Ok(Box::new(MemStore::with(state)));
+    }
+    file.preflight().await?;
+    file.load().await?;
+    Ok(Box::new(file))
+}
+
+/// What `check-config` proves beyond the flags and files `validate` read, with the same code
+/// `run` starts with: the Kafka Connect client (its CA bundle and client certificate) can be
+/// built, and the state store opens.
+pub async fn check(cfg: &Config) -> Result<(), StartError> {
+    Client::new(&cfg.connect, Metrics::new(VERSION, REVISION, cfg.dry_run))
+        .map_err(StartError::Config)?;
+    open_store(cfg).await.map_err(AgentError::Store)?;
+    Ok(())
 }
 
 impl Running {

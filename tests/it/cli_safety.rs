@@ -2,7 +2,15 @@
 //! from Kafka Connect, signals, cosmetic traps in what the binary prints. Each test runs the
 //! real binary as an operator would.
 
-use crate::cli::{bin, run};
+use std::time::{Duration, Instant};
+
+use crate::cli::bin;
+
+/// Runs the binary to completion (killed after 30 s, so a regression that makes `run` start
+/// instead of refusing fails the test rather than hanging it).
+fn run(args: &[&str]) -> (i32, String, String) {
+    run_env(args, &[])
+}
 
 /// A port that is busy for as long as the returned listener lives.
 fn busy_port() -> (std::net::TcpListener, u16) {
@@ -25,11 +33,31 @@ fn demo_on_a_busy_port_says_so_once() {
 }
 
 fn run_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = bin().args(args).envs(env.iter().copied()).output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = bin()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        code,
+        std::fs::read_to_string(out).unwrap_or_default(),
+        std::fs::read_to_string(err).unwrap_or_default(),
     )
 }
 
@@ -155,4 +183,134 @@ fn the_config_file_refuses_what_the_flags_refuse() {
             "max_wait = {value}: {err}"
         );
     }
+}
+
+#[test]
+fn malformed_connect_urls_are_refused_at_start() {
+    for url in [
+        "http://a b:8083",
+        "http://[::1",
+        "http://connect:80x3",
+        "http://connect:8083?x=1",
+    ] {
+        for sub in ["run", "check-config"] {
+            let (code, _, err) = run(&[
+                sub,
+                "--connect-url",
+                url,
+                "--web.listen-address",
+                "127.0.0.1:0",
+            ]);
+            assert_eq!(code, 64, "{sub} --connect-url {url:?}: {err}");
+            assert!(
+                err.contains("--connect-url") && err.contains("http://HOST:PORT"),
+                "{sub} {url:?}: {err}"
+            );
+        }
+    }
+    // a password in a malformed URL is not shown either
+    let (code, _, err) = run(&[
+        "check-config",
+        "--connect-url",
+        "http://admin:s3cr3t@a b:8083",
+    ]);
+    assert_eq!(code, 64, "{err}");
+    assert!(!err.contains("s3cr3t"), "{err}");
+}
+
+/// `run` and `check-config` with the same flags: the same verdict, the same exit code.
+fn both(args: &[&str]) -> Vec<(i32, String)> {
+    ["check-config", "run"]
+        .iter()
+        .map(|sub| {
+            let mut v = vec![*sub, "--web.listen-address", "127.0.0.1:0"];
+            v.extend_from_slice(args);
+            let (code, _, err) = run(&v);
+            (code, err)
+        })
+        .collect()
+}
+
+#[test]
+fn an_unusable_state_file_stops_check_config_as_it_stops_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("state.json");
+    for (code, err) in both(&["--state-file", missing.to_str().unwrap()]) {
+        assert_eq!(code, 78, "{err}");
+        let parent = dir.path().join("no-such-dir");
+        assert!(
+            err.contains(&format!("{} does not exist", parent.display()))
+                && err.contains("uid ")
+                && err.contains("create it")
+                && err.contains("--state-file"),
+            "path, user and fix: {err}"
+        );
+    }
+    let corrupt = dir.path().join("corrupt.json");
+    std::fs::write(&corrupt, "{\"version\": 1, \"connectors\": {").unwrap();
+    for (code, err) in both(&["--state-file", corrupt.to_str().unwrap()]) {
+        assert_eq!(code, 78, "{err}");
+        assert!(
+            err.contains(corrupt.to_str().unwrap())
+                && err.contains("corrupt")
+                && err.contains("move it aside"),
+            "{err}"
+        );
+    }
+    let newer = dir.path().join("newer.json");
+    std::fs::write(&newer, "{\"version\": 99}").unwrap();
+    for (code, err) in both(&["--state-file", newer.to_str().unwrap()]) {
+        assert_eq!(code, 78, "{err}");
+        assert!(
+            err.contains(newer.to_str().unwrap()) && err.contains("run a newer cdc-sentinel"),
+            "{err}"
+        );
+    }
+    for (code, err) in both(&["--state-file", dir.path().to_str().unwrap()]) {
+        assert_eq!(code, 78, "{err}");
+        assert!(
+            err.contains("is a directory") && err.contains("--state-file names the file"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_ca_file_that_is_not_pem_stops_check_config_as_it_stops_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "this is not a certificate\n").unwrap();
+    let state = dir.path().join("state.json");
+    for (code, err) in both(&[
+        "--connect-url",
+        "https://connect:8443",
+        "--connect-ca",
+        ca.to_str().unwrap(),
+        "--state-file",
+        state.to_str().unwrap(),
+    ]) {
+        assert_eq!(code, 78, "{err}");
+        assert!(err.contains("--connect-ca"), "{err}");
+    }
+}
+
+#[test]
+fn a_busy_listen_port_is_unavailable_not_a_config_error() {
+    let (_l, port) = busy_port();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (code, _, err) = run(&[
+        "run",
+        "--web.listen-address",
+        &format!("127.0.0.1:{port}"),
+        "--state-file",
+        state.to_str().unwrap(),
+        "--connect-url",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(code, 69, "EX_UNAVAILABLE: {err}");
+    assert!(
+        err.contains("--web.listen-address") && err.contains("in use"),
+        "{err}"
+    );
 }
