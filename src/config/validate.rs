@@ -160,7 +160,19 @@ impl RunArgs {
                     f.display()
                 ))
             })?;
-            password = Some(text.lines().next().unwrap_or("").to_string());
+            let first = text.lines().next().unwrap_or("");
+            if first.trim().is_empty() {
+                return Err(file_err(format!(
+                    "--connect-password-file {}: {}; put the password on its first line",
+                    f.display(),
+                    if text.trim().is_empty() {
+                        "the file is empty"
+                    } else {
+                        "its first line is blank"
+                    }
+                )));
+            }
+            password = Some(first.to_string());
         }
         if password.is_some() && self.connect_user.is_none() {
             return Err(usage(

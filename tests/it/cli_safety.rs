@@ -314,3 +314,45 @@ fn a_busy_listen_port_is_unavailable_not_a_config_error() {
         "{err}"
     );
 }
+
+#[test]
+fn an_empty_password_file_or_an_empty_window_list_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("password");
+    for (text, expect) in [
+        ("", "empty"),
+        ("\n", "empty"),
+        ("\ns3cr3t\n", "first line is blank"),
+    ] {
+        std::fs::write(&pw, text).unwrap();
+        let (code, _, err) = run(&[
+            "check-config",
+            "--connect-user",
+            "admin",
+            "--connect-password-file",
+            pw.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 78, "{text:?}: {err}");
+        assert!(
+            err.contains("--connect-password-file") && err.contains(expect),
+            "{text:?}: {err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+    let cfg = dir.path().join("sentinel.toml");
+    for key in ["connectors", "targets"] {
+        std::fs::write(
+            &cfg,
+            format!("[[maintenance]]\nwhen = \"daily 01:00-02:00 UTC\"\n{key} = []\n"),
+        )
+        .unwrap();
+        for sub in ["check-config", "windows"] {
+            let (code, _, err) = run(&[sub, "--config", cfg.to_str().unwrap()]);
+            assert_eq!(code, 78, "{sub} {key} = []: {err}");
+            assert!(
+                err.contains(key) && err.contains("leave the key out for every connector"),
+                "{sub} {key} = []: {err}"
+            );
+        }
+    }
+}
