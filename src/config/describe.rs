@@ -5,6 +5,16 @@ use std::time::Duration;
 
 use super::Config;
 
+/// `64MiB`, `1GiB`, `1500000B`: the largest binary unit that divides the size.
+pub fn size(bytes: u64) -> String {
+    for (unit, n) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= n && bytes % n == 0 {
+            return format!("{}{unit}", bytes / n);
+        }
+    }
+    format!("{bytes}B")
+}
+
 impl Config {
     /// The effective configuration as text, secrets redacted (`check-config`).
     pub fn describe(&self) -> String {
@@ -41,6 +51,11 @@ impl Config {
             "connect_timeout    = {} (actions: {})",
             d(self.connect.timeout),
             d(self.connect.action_timeout)
+        );
+        let _ = writeln!(
+            s,
+            "connect_max_answer = {} (--connect-max-response-size)",
+            size(self.connect.max_response_bytes)
         );
         let _ = writeln!(
             s,

@@ -109,6 +109,38 @@ pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// The smallest and largest `--connect-max-response-size`: below 1 KiB not even a small
+/// cluster's listing fits; beyond 4 GiB the cap no longer protects the agent.
+pub const RESPONSE_SIZE_RANGE: (u64, u64) = (1 << 10, 4 << 30);
+
+/// A size in bytes: `65536`, `64KiB`, `64MiB`, `1GiB` (powers of 1024), `64kB`, `64MB`, `1GB`
+/// (powers of 1000), within [`RESPONSE_SIZE_RANGE`].
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let forms = "expected a size like 64MiB, 512MiB, 1GiB or a number of bytes";
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: {forms}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown unit {other:?}: {forms}")),
+    };
+    let (min, max) = RESPONSE_SIZE_RANGE;
+    let bytes = n.checked_mul(mult).unwrap_or(u64::MAX);
+    if bytes < min || bytes > max {
+        return Err(format!("must be between 1KiB and 4GiB: {forms}"));
+    }
+    Ok(bytes)
+}
+
 /// The longest value each duration flag (and config-file key) takes. Longer ones are typos;
 /// they would also overflow the arithmetic of deadlines (`500000000000y` used to panic).
 pub mod max {
@@ -171,6 +203,9 @@ pub struct RunArgs {
     /// Timeout of each Kafka Connect request.
     #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration_at_most(max::TIMEOUT))]
     pub connect_timeout: Duration,
+    /// Largest Kafka Connect answer read (e.g. 64MiB, 512MiB); a larger one is a failed poll, never buffered whole.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_MAX_RESPONSE_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub connect_max_response_size: u64,
     /// Timeout of a pause/resume/stop/restart call (stop and restart wait for the leader and the config topic).
     #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = duration_at_most(max::TIMEOUT))]
     pub connect_action_timeout: Duration,

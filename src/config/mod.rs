@@ -42,6 +42,8 @@ pub struct ConnectSettings {
     /// and waits for its config topic (its own limit is 90 s), so they can take much longer
     /// than a status read.
     pub action_timeout: Duration,
+    /// The largest answer read from Kafka Connect, in bytes (`--connect-max-response-size`).
+    pub max_response_bytes: u64,
     /// PEM bundle of extra CA certificates.
     pub ca_pem: Option<Vec<u8>>,
     /// PEM with the client certificate and its private key (mTLS).
@@ -56,6 +58,7 @@ impl std::fmt::Debug for ConnectSettings {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .field("action_timeout", &self.action_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }

@@ -339,6 +339,7 @@ impl RunArgs {
                 password,
                 timeout: self.connect_timeout,
                 action_timeout: self.connect_action_timeout,
+                max_response_bytes: self.connect_max_response_size,
                 ca_pem,
                 identity_pem,
             },

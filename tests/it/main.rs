@@ -5,6 +5,7 @@
 
 mod cli;
 mod cli_safety;
+mod connect_odd;
 mod demo;
 mod layers;
 mod metrics_doc;
