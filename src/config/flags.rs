@@ -134,7 +134,7 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         other => return Err(format!("unknown unit {other:?}: {forms}")),
     };
     let (min, max) = RESPONSE_SIZE_RANGE;
-    let bytes = n.checked_mul(mult).unwrap_or(u64::MAX);
+    let bytes = n.saturating_mul(mult);
     if bytes < min || bytes > max {
         return Err(format!("must be between 1KiB and 4GiB: {forms}"));
     }

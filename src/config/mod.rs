@@ -413,6 +413,41 @@ end = "2026-12-24T04:00:00+09:00"
     }
 
     #[test]
+    fn response_sizes_take_units_and_stay_in_range() {
+        let size = |v: &str| {
+            args(&["--connect-max-response-size", v]).map(|a| a.connect_max_response_size)
+        };
+        assert_eq!(size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(size("500MB").unwrap(), 500_000_000);
+        assert_eq!(size("65536").unwrap(), 65536);
+        assert_eq!(args(&[]).unwrap().connect_max_response_size, 64 << 20);
+        for bad in [
+            "0",
+            "12",
+            "5TiB",
+            "64 parsecs",
+            "MiB",
+            "99999999999999999999GiB",
+        ] {
+            let e = size(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("--connect-max-response-size") && e.contains("64MiB"),
+                "{bad}: {e}"
+            );
+        }
+        let c = args(&["--connect-max-response-size", "512MiB"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(
+            c.describe().contains("connect_max_answer = 512MiB"),
+            "{}",
+            c.describe()
+        );
+    }
+
+    #[test]
     fn describe_redacts_the_password() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("pw");
