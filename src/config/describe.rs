@@ -118,6 +118,11 @@ impl Config {
             "hold_with          = {}",
             self.settings.hold_with.as_str()
         );
+        let _ = writeln!(
+            s,
+            "max_concurrent_actions = {}",
+            self.max_concurrent_actions
+        );
         let _ = writeln!(s, "state_file         = {}", self.state_file.display());
         let _ = writeln!(s, "web.listen_address = {}", self.listen);
         let _ = writeln!(s, "dry_run            = {}", self.dry_run);

@@ -268,6 +268,9 @@ pub struct RunArgs {
     /// How to hold a connector: pause (any Kafka) or stop (Kafka >= 3.5: releases the database sessions).
     #[arg(long, env = "CDC_SENTINEL_HOLD_WITH", value_enum, default_value_t = HoldWith::Pause)]
     pub hold_with: HoldWith,
+    /// At most this many connectors' actions (pause, stop, resume, restart) in flight at once, so a mass hold does not flood the worker.
+    #[arg(long, env = "CDC_SENTINEL_MAX_CONCURRENT_ACTIONS", default_value_t = super::DEFAULT_MAX_CONCURRENT_ACTIONS, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrent_actions: u16,
     /// Where the agent records which connectors it holds.
     #[arg(
         long,

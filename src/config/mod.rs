@@ -31,6 +31,9 @@ pub use validate::{parse_listen, readiness_url};
 /// of 9100-9999 taken; 10150 is beyond it (see README, "HTTP endpoints").
 pub const DEFAULT_PORT: u16 = 10150;
 
+/// The default of `--max-concurrent-actions`.
+pub const DEFAULT_MAX_CONCURRENT_ACTIONS: u16 = 16;
+
 /// How to reach Kafka Connect.
 #[derive(Clone)]
 pub struct ConnectSettings {
@@ -92,6 +95,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub dry_run: bool,
+    /// At most this many connectors' actions in flight at once (`--max-concurrent-actions`).
+    pub max_concurrent_actions: usize,
     pub config_file: Option<PathBuf>,
     /// Maintenance windows (`--maintenance`, then `[[maintenance]]` of the file).
     pub maintenance: Vec<Window>,

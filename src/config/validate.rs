@@ -361,6 +361,7 @@ impl RunArgs {
             listen,
             log_format: self.log_format,
             dry_run: self.dry_run,
+            max_concurrent_actions: usize::from(self.max_concurrent_actions),
             config_file: self.config.clone(),
             maintenance,
         })

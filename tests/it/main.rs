@@ -8,6 +8,7 @@ mod cli_safety;
 mod connect_odd;
 mod demo;
 mod layers;
+mod mass;
 mod metrics_doc;
 mod oracle_listener;
 mod probe_cli;

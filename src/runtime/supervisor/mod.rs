@@ -211,7 +211,7 @@ impl Agent {
                 self.store.as_ref(),
                 pending,
                 self.cfg.dry_run,
-                MAX_CONCURRENT_ACTIONS,
+                self.cfg.max_concurrent_actions,
             )
             .await;
             self.health.acting(None);
