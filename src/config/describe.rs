@@ -72,7 +72,7 @@ impl Config {
             self.selector
                 .include
                 .as_ref()
-                .map(|r| r.as_str())
+                .map(super::Selector::as_typed)
                 .unwrap_or("(none)")
         );
         let _ = writeln!(
@@ -81,7 +81,7 @@ impl Config {
             self.selector
                 .exclude
                 .as_ref()
-                .map(|r| r.as_str())
+                .map(super::Selector::as_typed)
                 .unwrap_or("(none)")
         );
         let _ = writeln!(

@@ -85,6 +85,9 @@ impl WindowsArgs {
 fn flag_windows(values: &[String]) -> Result<Vec<Window>, ConfigError> {
     values
         .iter()
+        .map(|v| v.trim())
+        // CDC_SENTINEL_MAINTENANCE="...; ...;" may end with a separator
+        .filter(|v| !v.is_empty())
         .map(|v| {
             windows::parse_when(v)
                 .map(|schedule| Window {
@@ -220,7 +223,13 @@ impl RunArgs {
         };
         let include = anchored("--include", &self.include)?;
         let exclude = anchored("--exclude", &self.exclude)?;
-        if self.connectors.iter().any(|c| c.trim().is_empty()) {
+        // CDC_SENTINEL_CONNECTOR="a, b" means a and b
+        let names: Vec<String> = self
+            .connectors
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect();
+        if names.iter().any(String::is_empty) {
             return Err(usage("--connector needs a connector name"));
         }
 
@@ -344,7 +353,7 @@ impl RunArgs {
                 identity_pem,
             },
             selector: Selector {
-                names: self.connectors.clone(),
+                names,
                 include,
                 exclude,
                 ignored,

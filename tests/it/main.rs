@@ -17,6 +17,7 @@ mod probe_oracledb;
 mod probe_standin;
 
 mod scenarios;
+mod selection;
 mod sim;
 mod support;
 mod tls;

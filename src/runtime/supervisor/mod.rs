@@ -18,6 +18,7 @@ mod act;
 mod decide;
 mod observe;
 mod publish;
+mod selection;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -74,6 +75,7 @@ pub struct Agent {
     /// Probe count last logged per target during a recovery.
     probe_logged: HashMap<String, u64>,
     version_checked: bool,
+    selection: selection::Warned,
 }
 
 impl Agent {
@@ -121,6 +123,7 @@ impl Agent {
             unknown_logged: HashSet::new(),
             last_connect_error: None,
             probe_logged: HashMap::new(),
+            selection: Default::default(),
         })
     }
 
@@ -189,6 +192,7 @@ impl Agent {
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
         let obs = observe::observe(&self.cfg, list, now);
+        self.selection.check(&self.cfg, &obs);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
         // 2. decide
