@@ -52,6 +52,15 @@ pub fn human(ms: u64) -> String {
         .join(" ")
 }
 
+/// The agent's last line: what it left on disk.
+pub fn stopped(dry_run: bool) {
+    if dry_run {
+        tracing::info!("stopped (dry run: no state was written)");
+    } else {
+        tracing::info!("stopped; state written");
+    }
+}
+
 pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
     let n = c.connector;
     let t = c.target.unwrap_or("(unknown target)");

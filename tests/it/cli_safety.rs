@@ -356,3 +356,194 @@ fn an_empty_password_file_or_an_empty_window_list_is_refused() {
         }
     }
 }
+
+/// The agent binary running against `connect_url` with the test timing, its log in a file.
+#[cfg(unix)]
+struct Child {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    state: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(unix)]
+impl Child {
+    fn start(connect_url: &str, extra: &[&str]) -> Child {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("agent.log");
+        let state = dir.path().join("state.json");
+        let child = bin()
+            .args(["run", "--connect-url", connect_url])
+            .args(["--web.listen-address", "127.0.0.1:0", "--state-file"])
+            .arg(&state)
+            .args(crate::support::FAST)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Child {
+            child,
+            log,
+            state,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        assert!(std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    /// The exit code if it exits within `within`.
+    async fn exit_within(&mut self, within: Duration) -> Option<i32> {
+        let t = Instant::now();
+        while t.elapsed() < within {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s.code().unwrap_or(-1));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    async fn wait_log(&self, fragment: &str, within: Duration) -> bool {
+        crate::support::eventually(within, || async { self.log().contains(fragment) }).await
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_ignored_with_one_line() {
+    use cdc_sentinel_sim::{ConnectorSpec, SimConnect, SimOptions};
+    let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+    sim.add_connector(ConnectorSpec::oracle("hup-ora", None));
+    let mut agent = Child::start(&sim.url(), &["--db", "tcp://127.0.0.1:1"]);
+    assert!(
+        agent.wait_log("watching", Duration::from_secs(10)).await,
+        "{}",
+        agent.log()
+    );
+    agent.signal("HUP");
+    assert_eq!(
+        agent.exit_within(Duration::from_millis(700)).await,
+        None,
+        "SIGHUP must not stop the agent: {}",
+        agent.log()
+    );
+    agent.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = agent.log();
+    assert_eq!(
+        log.matches("SIGHUP received and ignored: cdc-sentinel has no configuration reload; restart it to apply changes").count(),
+        2,
+        "one line per SIGHUP:\n{log}"
+    );
+    agent.signal("TERM");
+    assert_eq!(
+        agent.exit_within(Duration::from_secs(5)).await,
+        Some(0),
+        "{}",
+        agent.log()
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_stops_at_once_and_an_abandoned_action_is_not_exit_0() {
+    use cdc_sentinel_sim::{ConnectorSpec, Fault, RetryMode, Route, SimConnect, SimOptions};
+    let mut db = crate::support::Db::start().await;
+    let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+    sim.add_connector(
+        ConnectorSpec::oracle("term2-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
+    );
+    // the worker takes 30 s to answer the pause: it is in flight when the signals come
+    sim.inject(Route::Pause, Fault::Slow(Duration::from_secs(30)), 10);
+    let mut agent = Child::start(&sim.url(), &["--connect-action-timeout", "60s"]);
+    assert!(
+        agent.wait_log("watching", Duration::from_secs(10)).await,
+        "{}",
+        agent.log()
+    );
+    db.down().await;
+    let sent = crate::support::eventually(Duration::from_secs(15), || async {
+        sim.requests()
+            .iter()
+            .any(|r| r.is("PUT", "/connectors/term2-ora/pause"))
+    })
+    .await;
+    assert!(sent, "pause sent: {}", agent.log());
+    agent.signal("TERM");
+    assert!(
+        agent
+            .wait_log(
+                "SIGTERM received; finishing the step in flight",
+                Duration::from_secs(2)
+            )
+            .await,
+        "{}",
+        agent.log()
+    );
+    let t = Instant::now();
+    agent.signal("TERM");
+    let code = agent.exit_within(Duration::from_secs(5)).await;
+    let log = agent.log();
+    assert_eq!(
+        code,
+        Some(1),
+        "a forced exit with a pause in flight:\n{log}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "at once: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        log.contains(
+            "second SIGTERM: exiting now, abandoning what was in flight: pause of \"term2-ora\""
+        ),
+        "{log}"
+    );
+    // written ahead: the next start knows it holds the connector
+    let state = std::fs::read_to_string(&agent.state).unwrap();
+    assert!(state.contains("\"term2-ora\""), "{state}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_does_not_claim_it_wrote_state() {
+    use cdc_sentinel_sim::{ConnectorSpec, SimConnect, SimOptions};
+    let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+    sim.add_connector(ConnectorSpec::oracle("dry-ora", None));
+    let mut agent = Child::start(&sim.url(), &["--dry-run", "--db", "tcp://127.0.0.1:1"]);
+    assert!(
+        agent.wait_log("watching", Duration::from_secs(10)).await,
+        "{}",
+        agent.log()
+    );
+    agent.signal("TERM");
+    assert_eq!(agent.exit_within(Duration::from_secs(5)).await, Some(0));
+    let log = agent.log();
+    assert!(
+        log.contains("stopped (dry run: no state was written)") && !log.contains("state written"),
+        "{log}"
+    );
+    assert!(!agent.state.exists(), "a dry run writes no state");
+}

@@ -151,7 +151,7 @@ impl Agent {
             let changes = self.written.diff(&self.state);
             self.store.apply(&changes).await?;
         }
-        tracing::info!("stopped; state written");
+        events::stopped(self.cfg.dry_run);
         Ok(())
     }
 
@@ -209,7 +209,7 @@ impl Agent {
             .map(|d| (d.name.clone(), d.decision.actions.clone()))
             .collect();
         if !pending.is_empty() {
-            self.health.acting(Some(self.clock.now_ms()));
+            self.health.acting_on(self.clock.now_ms(), &pending);
             let acted = act::act(
                 &self.client,
                 self.store.as_ref(),
