@@ -547,3 +547,38 @@ async fn a_dry_run_does_not_claim_it_wrote_state() {
     );
     assert!(!agent.state.exists(), "a dry run writes no state");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_name_with_a_newline_cannot_split_a_text_log_line() {
+    use cdc_sentinel_sim::{ConnectorSpec, SimConnect, SimOptions};
+    let sim = SimConnect::start(SimOptions::default()).await.unwrap();
+    let evil = "evil\n2026-01-01T00:00:00.000000Z ERROR forged: database wiped\r";
+    let mut spec = ConnectorSpec::oracle(evil, None);
+    // no database in its config: the agent says so, naming it
+    spec.config.retain(|k, _| !k.starts_with("database."));
+    sim.add_connector(spec);
+    let mut agent = Child::start(&sim.url(), &[]);
+    assert!(
+        agent
+            .wait_log("no database target", Duration::from_secs(10))
+            .await,
+        "{}",
+        agent.log()
+    );
+    agent.signal("TERM");
+    assert_eq!(agent.exit_within(Duration::from_secs(5)).await, Some(0));
+    let log = agent.log();
+    for line in log.lines() {
+        assert!(
+            line.starts_with("20") && line.contains("Z "),
+            "every line is a whole event; this one is not: {line:?}\n{log}"
+        );
+        assert!(!line.contains('\r'), "{line:?}");
+        assert!(!line.starts_with("2026-01-01"), "a forged line: {line:?}\n{log}");
+    }
+    assert!(
+        log.contains("evil\\n2026-01-01T00:00:00.000000Z ERROR forged: database wiped\\r"),
+        "the name, escaped:\n{log}"
+    );
+}
