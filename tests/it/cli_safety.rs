@@ -575,10 +575,52 @@ async fn a_connector_name_with_a_newline_cannot_split_a_text_log_line() {
             "every line is a whole event; this one is not: {line:?}\n{log}"
         );
         assert!(!line.contains('\r'), "{line:?}");
-        assert!(!line.starts_with("2026-01-01"), "a forged line: {line:?}\n{log}");
+        assert!(
+            !line.starts_with("2026-01-01"),
+            "a forged line: {line:?}\n{log}"
+        );
     }
     assert!(
         log.contains("evil\\n2026-01-01T00:00:00.000000Z ERROR forged: database wiped\\r"),
         "the name, escaped:\n{log}"
     );
+}
+
+/// `{n}` in a doc comment that clap turns into help (once the `--hold-with` values' doc,
+/// `PUT /connectors/{n}/pause`) is read by clap as a line break and garbles the help.
+#[test]
+fn help_texts_are_not_garbled_by_clap_escapes() {
+    for sub in [
+        "run",
+        "check-config",
+        "probe",
+        "windows",
+        "healthcheck",
+        "demo",
+    ] {
+        let (code, out, err) = run(&[sub, "--help"]);
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        for pair in lines.windows(2) {
+            assert!(
+                !(pair[0].trim_end().ends_with('/') && pair[1].trim_start().starts_with('/')),
+                "{sub} --help breaks a path in two:\n{}\n{}",
+                pair[0],
+                pair[1]
+            );
+        }
+        if sub == "run" {
+            let entry: String = out
+                .split("--hold-with <HOLD_WITH>")
+                .nth(1)
+                .and_then(|rest| rest.split("\n      --").next())
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                entry.contains("pause (any Kafka) or stop")
+                    && entry.contains("[possible values: pause, stop]"),
+                "{entry}"
+            );
+        }
+    }
 }
