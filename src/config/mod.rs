@@ -25,7 +25,7 @@ pub use flags::{
     Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
 };
 pub use selector::Selector;
-pub use validate::{parse_listen, readiness_url};
+pub use validate::{parse_config_file, parse_listen, readiness_url, ConfigFile};
 
 /// The agent's default metrics port. Prometheus' default port allocations page has every port
 /// of 9100-9999 taken; 10150 is beyond it (see README, "HTTP endpoints").

@@ -114,6 +114,73 @@ fn file_windows(path: &Path, entries: &[MaintenanceEntry]) -> Result<Vec<Window>
         .collect()
 }
 
+/// What the `--config` file contributes to a [`Config`].
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub overrides: BTreeMap<String, Override>,
+    /// `ignore = true` entries.
+    pub ignored: Vec<String>,
+    /// The `[[maintenance]]` windows.
+    pub maintenance: Vec<Window>,
+}
+
+/// The `--config` file's text (read from `path`, named in errors), checked as strictly as the
+/// flags: unknown keys, bad URLs, durations of zero or beyond the maximum, empty lists.
+pub fn parse_config_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    let fc: FileConfig = toml::from_str(text).map_err(|e| {
+        file_err(format!(
+            "--config {}: {}",
+            path.display(),
+            e.to_string().trim()
+        ))
+    })?;
+    let mut overrides = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for (name, entry) in fc.connectors {
+        let key = |k: &str| format!("--config {}: [connectors.\"{name}\"] {k}", path.display());
+        if entry.ignore {
+            ignored.push(name.clone());
+        }
+        let o = Override {
+            db: entry
+                .db
+                .as_deref()
+                .map(target::parse_url)
+                .transpose()
+                .map_err(|e| file_err(format!("{}: {e}", key("db"))))?,
+            max_wait: entry
+                .max_wait
+                .as_deref()
+                .map(|v| {
+                    let d = duration_at_most(max::MAX_WAIT)(v)?;
+                    if d.is_zero() {
+                        return Err(
+                            "must be greater than zero (as --max-wait must be); omit the key to use --max-wait".to_string(),
+                        );
+                    }
+                    Ok(d)
+                })
+                .transpose()
+                .map_err(|e| {
+                    file_err(format!(
+                        "{} = {:?}: {e}",
+                        key("max_wait"),
+                        entry.max_wait.as_deref().unwrap_or("")
+                    ))
+                })?,
+            after_timeout: entry.after_timeout,
+            hold_with: entry.hold_with,
+        };
+        overrides.insert(name, o);
+    }
+    let maintenance = file_windows(path, &fc.maintenance)?;
+    Ok(ConfigFile {
+        overrides,
+        ignored,
+        maintenance,
+    })
+}
+
 /// `--connect-url` parsed as the HTTP client will parse it, so a URL that would fail every
 /// poll forever (`http://a b:8083`, `http://[::1`, a port that is not a number) is refused
 /// at start-up instead. The message never shows a password.
@@ -285,46 +352,10 @@ impl RunArgs {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 file_err(format!("--config {}: cannot read it ({e})", path.display()))
             })?;
-            let fc: FileConfig = toml::from_str(&text).map_err(|e| {
-                file_err(format!(
-                    "--config {}: {}",
-                    path.display(),
-                    e.to_string().trim()
-                ))
-            })?;
-            for (name, entry) in fc.connectors {
-                let key =
-                    |k: &str| format!("--config {}: [connectors.\"{name}\"] {k}", path.display());
-                if entry.ignore {
-                    ignored.push(name.clone());
-                }
-                let o = Override {
-                    db: entry
-                        .db
-                        .as_deref()
-                        .map(target::parse_url)
-                        .transpose()
-                        .map_err(|e| file_err(format!("{}: {e}", key("db"))))?,
-                    max_wait: entry
-                        .max_wait
-                        .as_deref()
-                        .map(|v| {
-                            let d = duration_at_most(max::MAX_WAIT)(v)?;
-                            if d.is_zero() {
-                                return Err(
-                                    "must be greater than zero (as --max-wait must be); omit the key to use --max-wait".to_string(),
-                                );
-                            }
-                            Ok(d)
-                        })
-                        .transpose()
-                        .map_err(|e| file_err(format!("{} = {:?}: {e}", key("max_wait"), entry.max_wait.as_deref().unwrap_or(""))))?,
-                    after_timeout: entry.after_timeout,
-                    hold_with: entry.hold_with,
-                };
-                overrides.insert(name, o);
-            }
-            maintenance.extend(file_windows(path, &fc.maintenance)?);
+            let file = parse_config_file(path, &text)?;
+            overrides = file.overrides;
+            ignored = file.ignored;
+            maintenance.extend(file.maintenance);
         }
 
         let settings = Settings {

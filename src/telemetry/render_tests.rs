@@ -293,7 +293,11 @@ fn a_streamed_scrape_is_the_same_text_in_bounded_chunks() {
     render.join().unwrap();
     let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
     assert_eq!(String::from_utf8(joined).unwrap(), whole);
-    assert!(chunks.len() > whole.len() / CHUNK / 2, "{} chunks", chunks.len());
+    assert!(
+        chunks.len() > whole.len() / CHUNK / 2,
+        "{} chunks",
+        chunks.len()
+    );
     let largest = chunks.iter().map(|c| c.len()).max().unwrap();
     // a chunk ends after the connector (or target) whose lines filled it
     assert!(largest < CHUNK + 8 * 1024, "largest chunk {largest} bytes");

@@ -56,17 +56,7 @@ impl FileStore {
                 })
             }
         };
-        let state: Durable = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            what: self.what(),
-            detail: e.to_string(),
-        })?;
-        if state.version > STATE_VERSION {
-            return Err(StoreError::TooNew {
-                what: self.what(),
-                found: state.version,
-            });
-        }
-        Ok(state)
+        parse(&self.what(), &bytes)
     }
 
     /// Writes `state` atomically (blocking).
@@ -96,6 +86,21 @@ impl FileStore {
         }
         res.map_err(|e| self.write_err(e))
     }
+}
+
+/// A state file's bytes as the agent reads them at start-up; `what` names the file in errors.
+pub fn parse(what: &str, bytes: &[u8]) -> Result<Durable, StoreError> {
+    let state: Durable = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })?;
+    if state.version > STATE_VERSION {
+        return Err(StoreError::TooNew {
+            what: what.to_string(),
+            found: state.version,
+        });
+    }
+    Ok(state)
 }
 
 fn write_atomically(path: &Path, dir: &Path, bytes: &[u8]) -> std::io::Result<()> {

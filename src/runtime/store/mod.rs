@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{Millis, Record};
 
-pub use file::FileStore;
+pub use file::{parse as parse_state, FileStore};
 pub use mem::MemStore;
 
 /// Everything that survives a restart.
