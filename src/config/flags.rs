@@ -75,7 +75,7 @@ pub struct DemoArgs {
     )]
     pub listen: String,
     /// Run the scenes faster (2; 10 plays both nights in a few seconds) or slower (0.5).
-    #[arg(long, env = "CDC_SENTINEL_DEMO_SPEED", default_value_t = 1.0)]
+    #[arg(long, env = "CDC_SENTINEL_DEMO_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
     /// Log format.
     #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -97,6 +97,14 @@ pub struct HealthArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `demo --speed`: from 0.1 (ten times slower) to 100.
+pub(crate) fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.1..=100.0).contains(&v) => Ok(v),
+        _ => Err("expected a factor from 0.1 to 100 (2 plays twice as fast)".into()),
+    }
 }
 
 /// A boolean from the environment: `true`/`false` as documented, and the usual spellings

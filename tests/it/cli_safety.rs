@@ -89,6 +89,14 @@ fn absurd_durations_are_refused_naming_the_flag_and_the_maximum() {
         assert_eq!(code, 2, "probe {flag}: {err}");
         assert!(err.contains(flag) && err.contains("at most"), "{err}");
     }
+    for speed in ["0.0000001", "1e300", "NaN", "0"] {
+        let (code, _, err) = run(&["demo", "--speed", speed]);
+        assert_eq!(code, 64, "demo --speed {speed}: {err}");
+        assert!(
+            err.contains("--speed") && err.contains("0.1 to 100"),
+            "{err}"
+        );
+    }
     let (code, _, err) = run(&["healthcheck", "--timeout", absurd]);
     assert_eq!(code, 64, "{err}");
     assert!(
