@@ -8,6 +8,7 @@ alerts as Prometheus would, then checks:
 - while CDCRecoveryTimedOut fires for connector a (database T), CDCConnectorRecovering and
   CDCConnectorFailedUnmanaged for a, and CDCDatabaseProbeFailing for T, are inhibited, and the
   same alerts for connector b / database T2 are not;
+- while CDCProbeBlind fires for database T3, CDCDatabaseProbeFailing for T3 is inhibited;
 - critical alerts reach the paging receiver, warnings the other one, inhibited ones neither;
 - one notification group per connector.
 Exit 0 on success, 1 on a failed check, 2 if Alertmanager is not installed.
@@ -104,7 +105,7 @@ def main():
                 return 1
             time.sleep(0.2)
 
-        T, T2 = "db1.example:1521/ORCLPDB1", "pg2.example:5432"
+        T, T2, T3 = "db1.example:1521/ORCLPDB1", "pg2.example:5432", "split-dns.example:5432"
         alerts = [
             alert("CDCRecoveryTimedOut", "critical", connector="a", target=T),
             alert("CDCConnectorRecovering", "warning", connector="a", target=T, reason="probe_failed"),
@@ -113,6 +114,8 @@ def main():
             alert("CDCConnectorRecovering", "warning", connector="b", target=T2, reason="probe_failed"),
             alert("CDCConnectorFailedUnmanaged", "critical", connector="b"),
             alert("CDCDatabaseProbeFailing", "warning", target=T2),
+            alert("CDCProbeBlind", "warning", target=T3),
+            alert("CDCDatabaseProbeFailing", "warning", target=T3),
         ]
         req = urllib.request.Request(base + "/api/v2/alerts", data=json.dumps(alerts).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
@@ -127,6 +130,7 @@ def main():
             ("CDCConnectorRecovering", "a", T),
             ("CDCConnectorFailedUnmanaged", "a", ""),
             ("CDCDatabaseProbeFailing", "", T),
+            ("CDCDatabaseProbeFailing", "", T3),
         }
         # 1. What the API says is inhibited.
         state = {}
@@ -156,7 +160,8 @@ def main():
                 return out, groups
 
         want_page = {("CDCRecoveryTimedOut", "a", T), ("CDCConnectorFailedUnmanaged", "b", "")}
-        want_warn = {("CDCConnectorRecovering", "b", T2), ("CDCDatabaseProbeFailing", "", T2)}
+        want_warn = {("CDCConnectorRecovering", "b", T2), ("CDCDatabaseProbeFailing", "", T2),
+                     ("CDCProbeBlind", "", T3)}
         deadline = time.time() + 20
         while time.time() < deadline:
             out, groups = delivered()
@@ -175,6 +180,7 @@ def main():
             json.dumps({"connector": "b", "job": JOB}, sort_keys=True),
             json.dumps({"connector": "b", "job": JOB, "target": T2}, sort_keys=True),
             json.dumps({"job": JOB, "target": T2}, sort_keys=True),
+            json.dumps({"job": JOB, "target": T3}, sort_keys=True),
         ])
         if group_labels != want_groups:
             failures.append(f"notification groups {group_labels}, want {want_groups}")

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Evaluates every dashboard query on a real Prometheus holding synthetic cdc-sentinel data.
 
-Until the agent exists this stands in for the end-to-end test: it writes two hours of samples
-for every metric in docs/metrics.md (three connectors: one watching, one held while its
-database is down, one without a database target), backfills them with
-`promtool tsdb create-blocks-from openmetrics`, starts `prometheus` on 127.0.0.1 on that data,
-and runs each query from `check_dashboards.py --list-queries` through /api/v1/query.
-A query fails if Prometheus rejects it, or if it returns nothing although the data has
-something for every panel to show. Exit 0 on success, 1 on a failure, 2 if Prometheus is not
+It writes two hours of samples for every metric in monitoring/metrics.json (three connectors:
+one watching, one held while its database is down, one without a database target; a leading
+and a standby agent), backfills them with `promtool tsdb create-blocks-from openmetrics`, starts
+`prometheus` on 127.0.0.1 on that data, and runs each query from
+`monitoring/generate.py --list-queries` through /api/v1/query. A query fails if Prometheus
+rejects it, or if it returns nothing although the data has something for every panel to show;
+a metric of the table that no synthetic series covers fails too. The real-agent end to end
+(tests/e2e/prometheus/) runs the same queries on what the agent exports. Exit 0 on success, 1 on a failure, 2 if Prometheus is not
 installed. Every process it starts it stops (by PID), also on failure.
 """
 
@@ -25,16 +26,22 @@ import urllib.request
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ALERTS = os.path.dirname(TESTS)
 REPO = os.path.dirname(ALERTS)
-sys.path.insert(0, ALERTS)
-import check_dashboards as cd  # noqa: E402
+GENERATE = os.path.join(REPO, "monitoring", "generate.py")
+with open(os.path.join(REPO, "monitoring", "metrics.json"), encoding="utf-8") as _f:
+    TABLE = {m["name"]: m for m in json.load(_f)["metrics"]}
 
-JOB, INSTANCE = "cdc-sentinel", "127.0.0.1:10150"
+
+def values(metric, label):
+    return next(lb["values"] for lb in TABLE[metric]["labels"] if lb["name"] == label)
+
+
+INSTANCE, STANDBY = "127.0.0.1:10150", "127.0.0.1:10151"
+BASE = {"job": "cdc-sentinel"}  # the labels the knobs' selector selects; set in main()
 STEP = 15
 SPAN = 2 * 3600
-STATES = ["UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "RESTARTING", "STOPPED"]
-PHASES = ["watching", "holding", "waiting", "resuming", "verifying", "timed_out", "needs_attention"]
-REASONS = ["ok", "refused", "timeout", "dns", "service_unknown", "blocked", "restricted",
-           "no_handler", "starting_up", "too_many_connections", "protocol_error"]
+STATES = values("cdc_sentinel_connector_state", "state")
+PHASES = values("cdc_sentinel_recovery_phase", "phase")
+REASONS = values("cdc_sentinel_probe_last_reason", "reason")
 BUCKETS = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"]
 
 
@@ -45,7 +52,7 @@ def free_port():
 
 
 def labels(**kv):
-    kv = {"job": JOB, "instance": INSTANCE, **kv}
+    kv = {**BASE, "instance": kv.pop("_instance", INSTANCE), **kv}
     return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
 
 
@@ -61,10 +68,20 @@ def synthetic(end):
     per_min = lambda rate: (lambda t: float(int((t - start) / 60 * rate)))  # noqa: E731
     down_since = end - 40 * 60
 
-    add("cdc_sentinel_build_info", "gauge", labels(version="0.1.0", revision="abc1234"), gauge(1))
-    add("cdc_sentinel_dry_run", "gauge", labels(), gauge(0))
-    add("cdc_sentinel_connect_up", "gauge", labels(), gauge(1))
-    add("cdc_sentinel_connect_last_success_timestamp_seconds", "gauge", labels(), lambda t: t)
+    for inst, leads in ((INSTANCE, 1), (STANDBY, 0)):
+        add("cdc_sentinel_build_info", "gauge", labels(_instance=inst, version="0.2.0", revision="abc1234"), gauge(1))
+        add("cdc_sentinel_dry_run", "gauge", labels(_instance=inst), gauge(0))
+        add("cdc_sentinel_connect_up", "gauge", labels(_instance=inst), gauge(1))
+        add("cdc_sentinel_connect_last_success_timestamp_seconds", "gauge", labels(_instance=inst), lambda t: t)
+        add("cdc_sentinel_leader", "gauge", labels(_instance=inst), gauge(leads))
+        add("cdc_sentinel_leader_changes_total", "counter", labels(_instance=inst), per_min(0.05))
+        add("cdc_sentinel_state_store_up", "gauge", labels(_instance=inst), gauge(1))
+        add("cdc_sentinel_unrecorded_holds", "gauge", labels(_instance=inst), gauge(1))
+        add("cdc_sentinel_kubernetes_up", "gauge", labels(_instance=inst), gauge(1))
+        for verb, code in (("list", "200"), ("watch", "200"), ("patch", "403")):
+            for i, le in enumerate(BUCKETS):
+                add("cdc_sentinel_kubernetes_request_duration_seconds", "histogram",
+                    labels(_instance=inst, verb=verb, code=code, le=le), per_min(min(6.0, 1.0 * (i + 1))))
     conns = {"inventory-cdc": ("RUNNING", "watching", "db1.example:1521/ORCLPDB1"),
              "orders-cdc": ("PAUSED", "waiting", "pg1.example:5432"),
              "legacy-cdc": ("RUNNING", "watching", None)}
@@ -81,6 +98,16 @@ def synthetic(end):
                 gauge(1 if p == phase else 0))
         held = c == "orders-cdc"
         add("cdc_sentinel_managed", "gauge", labels(connector=c), gauge(1 if held else 0))
+        add("cdc_sentinel_connector_selected", "gauge", labels(connector=c), gauge(1))
+        add("cdc_sentinel_maintenance_active", "gauge", labels(connector=c), gauge(0))
+        for mgr in values("cdc_sentinel_connector_managed_by", "manager"):
+            add("cdc_sentinel_connector_managed_by", "gauge", labels(connector=c, manager=mgr),
+                gauge(1 if mgr == ("strimzi" if c == "legacy-cdc" else "rest") else 0))
+        add("cdc_sentinel_source_offset_position", "gauge", labels(connector=c),
+            (lambda t: float(1000 + (t - start) // 60)) if state == "RUNNING" else gauge(900))
+        add("cdc_sentinel_source_offset_advanced_timestamp_seconds", "gauge", labels(connector=c),
+            (lambda t: t) if c == "inventory-cdc" else gauge(down_since))
+        add("cdc_sentinel_connector_stalled", "gauge", labels(connector=c), gauge(1 if c == "legacy-cdc" else 0))
         add("cdc_sentinel_recovery_active", "gauge", labels(connector=c), gauge(1 if held else 0))
         add("cdc_sentinel_recovery_max_wait_seconds", "gauge", labels(connector=c), gauge(1800))
         add("cdc_sentinel_recovery_resume_attempts", "gauge", labels(connector=c), gauge(2 if held else 0))
@@ -102,6 +129,7 @@ def synthetic(end):
                 gauge(down_since))
     for target, up in (("db1.example:1521/ORCLPDB1", True), ("pg1.example:5432", False)):
         add("cdc_sentinel_probe_success", "gauge", labels(target=target), gauge(1 if up else 0))
+        add("cdc_sentinel_probe_blind", "gauge", labels(target=target), gauge(0 if up else 1))
         add("cdc_sentinel_probe_last_success_timestamp_seconds", "gauge", labels(target=target),
             (lambda t: t) if up else gauge(down_since))
         for r in REASONS:
@@ -123,6 +151,9 @@ def synthetic(end):
             add("cdc_sentinel_recovery_duration_seconds", "histogram", labels(outcome=outcome, le=le),
                 per_min(0.1 if le == "+Inf" else 0.0))
 
+    missing = sorted(set(TABLE) - {name for name, _ in fams})
+    if missing:
+        raise SystemExit(f"dashboards_e2e: no synthetic series for {missing}: add them to synthetic()")
     out = []
     for (name, kind), series in fams.items():
         out.append(f"# TYPE {name} {kind}\n")
@@ -147,6 +178,16 @@ def synthetic(end):
 
 
 def main():
+    global BASE
+    config = None
+    if len(sys.argv) == 3 and sys.argv[1] == "--config":
+        config = sys.argv[2]
+    elif len(sys.argv) != 1:
+        print("usage: dashboards_e2e.py [--config KNOBS.yaml]", file=sys.stderr)
+        return 2
+    sys.path.insert(0, os.path.join(REPO, "monitoring"))
+    from lib import knobs
+    BASE = knobs.load(os.path.join(REPO, "monitoring", "config.yaml"), config)["_"]["test_labels"]
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if not prometheus or not promtool:
         print("dashboards_e2e: prometheus/promtool not found; install them with "
@@ -157,8 +198,9 @@ def main():
     failures = []
     try:
         queries_path = os.path.join(tmp, "queries.jsonl")
-        r = subprocess.run([sys.executable, os.path.join(ALERTS, "check_dashboards.py"),
-                            "--list-queries", queries_path, "--var", f"job={JOB}"],
+        r = subprocess.run([sys.executable, GENERATE, "--list-queries", queries_path]
+                           + [a for k, v in BASE.items() for a in ("--var", f"{k}={v}")]
+                           + (["--config", config] if config else []),
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout + r.stderr, file=sys.stderr)

@@ -346,6 +346,29 @@ pub(crate) async fn handle(
     Ok(reply.into_response())
 }
 
+/// What a worker that is still starting answers: its REST server is up, but it has not read
+/// the config and status topics yet, so it knows no connector (kafka-connect-rest.md, 5:
+/// "During startup, `GET /connectors` can return `[]` and `/status` can return 404").
+fn starting_up(segs: &[&str], get: bool, expand: bool, version: &str, v: (u32, u32, u32)) -> Reply {
+    match segs {
+        [] if get => Reply::Json(
+            200,
+            json!({"version": version, "commit": "a60e31147e6b01ee", "kafka_cluster_id": "sim-Xk4bQ2ZmTGa8cN1yVYQdJw"}),
+        ),
+        ["health"] if get && v >= (3, 9, 0) => Reply::Json(
+            503,
+            json!({"status": "starting", "message": "Worker is still starting up. Current worker startup stage: reading to the end of internal topics."}),
+        ),
+        ["connectors"] if get && expand => Reply::Json(200, json!({})),
+        ["connectors"] if get => Reply::Json(200, json!([])),
+        ["connectors", name, "status"] => {
+            error(404, format!("No status found for connector {name}"))
+        }
+        ["connectors", name, ..] => error(404, format!("Unknown connector {name}")),
+        _ => not_found_route(),
+    }
+}
+
 /// Dispatches to the resource methods; version gates make a route unknown (404) as on an
 /// older worker.
 fn route(shared: &Shared, method: &Method, segs: &[&str], query: &Query, body: &Bytes) -> Reply {
@@ -358,6 +381,9 @@ fn route(shared: &Shared, method: &Method, segs: &[&str], query: &Query, body: &
     let patch = method == Method::PATCH;
     let mut m = shared.model();
     let rebalancing = m.rebalancing(now);
+    if m.starting(now) {
+        return starting_up(segs, get, query.has("expand"), &shared.opts.version, v);
+    }
     match segs {
         [] => {
             if !get {

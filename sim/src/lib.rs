@@ -544,6 +544,23 @@ impl SimConnect {
         self.shared().model().restart_worker(Instant::now());
     }
 
+    /// Simulates a restart of the worker process that takes `d`: meanwhile its REST server
+    /// answers but knows no connector (`GET /connectors` is `{}`, `/health` is 503 starting,
+    /// a connector's status and actions are 404) and no task runs; then every connector and
+    /// task starts afresh in its target state, as [`SimConnect::restart_worker`] does.
+    pub fn restart_worker_for(&self, d: Duration) {
+        self.shared().model().starting_until = Some(Instant::now() + d);
+    }
+
+    /// A human pauses the connector through another worker (or the REST API with faults on
+    /// this one's routes not applying): the target state is written as a pause would.
+    pub fn pause_by_hand(&self, name: &str) {
+        let now = Instant::now();
+        self.shared()
+            .model()
+            .set_target(name, model::Target::Paused, now);
+    }
+
     /// Requests received so far (the last 100,000), oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared().model().requests.iter().cloned().collect()

@@ -214,6 +214,8 @@ pub(crate) struct Model {
     timing: Timing,
     pub worker_id: String,
     pub rebalance_until: Option<Instant>,
+    /// The worker process is restarting until then: REST answers, but it knows no connector.
+    pub starting_until: Option<Instant>,
     rebalance_hits: u64,
     pub faults: Vec<(Route, Fault, usize)>,
     pub requests: VecDeque<Recorded>,
@@ -229,6 +231,7 @@ impl Model {
             timing,
             worker_id,
             rebalance_until: None,
+            starting_until: None,
             rebalance_hits: 0,
             faults: Vec::new(),
             requests: VecDeque::new(),
@@ -473,6 +476,20 @@ impl Model {
         self.schedule(at, name, effect);
     }
 
+    /// True while the worker is starting. When the window has passed, the worker finishes
+    /// starting once: every connector and task starts afresh in its target state.
+    pub(crate) fn starting(&mut self, now: Instant) -> bool {
+        match self.starting_until {
+            Some(u) if now < u => true,
+            Some(_) => {
+                self.starting_until = None;
+                self.restart_worker(now);
+                false
+            }
+            None => false,
+        }
+    }
+
     /// True while a rebalance window is open.
     pub(crate) fn rebalancing(&self, now: Instant) -> bool {
         self.rebalance_until.is_some_and(|u| now < u)
@@ -523,6 +540,10 @@ impl Model {
     /// connectors advance. `db_reach` lacks a database that was not checked this tick; such
     /// connectors are left alone.
     pub(crate) fn tick(&mut self, now: Instant, db_reach: &HashMap<DbKey, Reach>) {
+        if self.starting(now) {
+            // No task runs while the worker starts.
+            return;
+        }
         self.settle(now);
         let retry_wait = self.timing.retry_wait;
         for c in self.connectors.values_mut() {

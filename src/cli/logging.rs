@@ -13,7 +13,7 @@ pub fn init(format: LogFormat) {
     // colour only for a person at a terminal: log files, journald and `kubectl logs`
     // must not fill with escape codes (https://no-color.org is honoured too)
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -59,6 +59,7 @@ pub fn main() -> ExitCode {
         Some(Command::Windows(w)) => windows::run(w),
         Some(Command::Probe(p)) => rt.block_on(probe::run(p)),
         Some(Command::MetricsDoc(m)) => metrics_doc::run(m),
+        #[cfg(feature = "demo")]
         Some(Command::Demo(d)) => demo(&rt, d),
     };
     exit.into()
@@ -115,10 +116,4 @@ fn demo(rt: &tokio::runtime::Runtime, d: crate::config::DemoArgs) -> Exit {
             Exit::Failure
         }
     }
-}
-
-#[cfg(not(feature = "demo"))]
-fn demo(_: &tokio::runtime::Runtime, _: crate::config::DemoArgs) -> Exit {
-    eprintln!("cdc-sentinel demo: this build has no demo (it was built without the `demo` feature, as release images are); run `cargo run --release -- demo` from a source checkout");
-    Exit::Usage
 }

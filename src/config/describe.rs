@@ -8,7 +8,7 @@ use super::Config;
 /// `64MiB`, `1GiB`, `1500000B`: the largest binary unit that divides the size.
 pub fn size(bytes: u64) -> String {
     for (unit, n) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= n && bytes % n == 0 {
+        if bytes >= n && bytes.is_multiple_of(n) {
             return format!("{}{unit}", bytes / n);
         }
     }

@@ -33,6 +33,7 @@ pub enum Command {
     /// Print the effective configuration (secrets redacted) and exit; exit 64/78 if it is bad.
     CheckConfig(RunArgs),
     /// Play a nightly backup against an embedded simulated Kafka Connect and database.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
     Healthcheck(HealthArgs),
@@ -65,6 +66,7 @@ pub struct WindowsArgs {
     pub from: Option<String>,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Where the demo agent serves /metrics.

@@ -21,8 +21,10 @@ use crate::core::windows::Window;
 use crate::core::{AfterTimeout, HoldWith, Settings};
 
 pub use error::{ConfigError, ErrorKind};
+#[cfg(feature = "demo")]
+pub use flags::DemoArgs;
 pub use flags::{
-    Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
+    Cli, Command, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
 };
 pub use selector::Selector;
 pub use validate::{parse_config_file, parse_listen, readiness_url, ConfigFile};

@@ -197,7 +197,7 @@ fn check_connect_url(url: &str) -> Result<(), ConfigError> {
             "--connect-url {shown:?} must be an http:// or https:// URL: {fix}"
         )));
     }
-    if parsed.host_str().map_or(true, str::is_empty) {
+    if parsed.host_str().is_none_or(str::is_empty) {
         return Err(usage(format!("--connect-url {shown:?} has no host: {fix}")));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
@@ -370,6 +370,11 @@ impl RunArgs {
             reattempt_base: ms(self.probe_interval).max(1_000),
             reattempt_cap: 600_000,
             deleted_after: 3,
+            fast_retry: ms(self.poll_interval).max(250),
+            fast_retry_for: 30_000,
+            hold_retry_cap: 30_000,
+            resume_retry_cap: 10_000,
+            resume_give_up: ms(self.verify_timeout).max(ms(self.poll_interval).saturating_mul(10)),
             dry_run: self.dry_run,
         };
         Ok(Config {

@@ -18,6 +18,3 @@ pub fn backoff(name: &str, attempt: u32, base: Millis, cap: Millis) -> Millis {
     }
     d - spread + h % (2 * spread + 1)
 }
-
-pub(crate) const ACTION_RETRY_BASE: Millis = 1_000;
-pub(crate) const ACTION_RETRY_CAP: Millis = 30_000;

@@ -40,10 +40,13 @@ pub enum ActionResult {
     Ok,
     /// `--dry-run`: logged, not sent.
     DryRun,
-    /// 404: the connector no longer exists.
+    /// 404: Kafka Connect does not know the connector (deleted, or a worker still starting).
     NotFound,
-    /// Anything else (409, 5xx, timeouts, 401, ...): retried with capped exponential backoff.
-    Failed(String),
+    /// Refused, known not to have taken effect (409 rebalance, 400, 401, 403): retried.
+    Rejected(String),
+    /// No answer, or one that does not say whether it took effect (a timeout, a 5xx, the
+    /// connection cut): retried, and a hold sent this way may still land.
+    Unknown(String),
 }
 
 /// How an action ended, as counted (the `result` label of `cdc_sentinel_actions_total`).
@@ -70,7 +73,9 @@ impl ActionResult {
         match self {
             ActionResult::Ok => ActionStatus::Ok,
             ActionResult::DryRun => ActionStatus::DryRun,
-            ActionResult::NotFound | ActionResult::Failed(_) => ActionStatus::Error,
+            ActionResult::NotFound | ActionResult::Rejected(_) | ActionResult::Unknown(_) => {
+                ActionStatus::Error
+            }
         }
     }
 }
@@ -152,6 +157,24 @@ pub enum Event {
         elapsed: Millis,
         last_reason: Option<Reason>,
         last_detail: String,
+        /// `Some` when no hold ever took effect: how many hold requests failed, the last
+        /// error, and the state the connector reads (it is not held).
+        unheld: Option<Unheld>,
+    },
+    /// The maximum wait ran out before any hold took effect; now the database is back and the
+    /// connector and its tasks run: nothing to resume, the recovery ends.
+    EndedUnheld {
+        elapsed: Millis,
+    },
+    /// A hold sent before the agent gave up took effect afterwards: it is resumed once the
+    /// database is back (the on-call was told the connector was not held).
+    LateHoldLanded {
+        state: ConnState,
+    },
+    /// The resume kept failing past its bound: the connector stays held and needs a human.
+    ResumeGaveUp {
+        after: Millis,
+        error: String,
     },
     HandedBack {
         state: ConnState,
@@ -171,12 +194,23 @@ pub enum Event {
     },
 }
 
+/// A hold that never took effect, for the timeout line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unheld {
+    pub failures: u32,
+    pub last_error: Option<String>,
+    pub state: ConnState,
+}
+
 /// The inputs of one decision.
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
     pub now: Millis,
     /// `None`: missing from this poll's snapshot.
     pub conn: Option<&'a ConnectorObs>,
+    /// Missing, and the supervisor confirmed it deleted (a healthy worker answers 404 for its
+    /// status). A listing alone never is: a restarting worker lists nothing for a while.
+    pub gone: bool,
     /// The target label, if one is known for this connector.
     pub target: Option<&'a str>,
     pub probe: Option<&'a ProbeObs>,

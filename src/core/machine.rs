@@ -10,11 +10,11 @@
 //! action is sent) before it is requested; the database must be seen up `up_after` times in a
 //! row *after* the hold before anything is resumed.
 
-use super::backoff::{backoff, ACTION_RETRY_BASE, ACTION_RETRY_CAP};
+use super::backoff::backoff;
 use super::classify::{self, Attention, Failure};
-use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome};
+use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome, Unheld};
 use super::observe::{ConnState, ConnectorObs, ProbeObs};
-use super::record::{AfterTimeout, HoldReason, HoldWith, Phase, Record};
+use super::record::{AfterTimeout, HoldReason, HoldWith, Phase, Record, RecordReason};
 use super::settings::Settings;
 use super::Millis;
 
@@ -29,20 +29,30 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         return d;
     };
 
-    // Missing from the snapshot: Kafka Connect can list nothing while it starts, so only a
-    // connector missing for several polls in a row counts as deleted. Never an action.
+    // Missing from the snapshot. A worker that restarts lists nothing for a while, so a
+    // listing alone never ends a record: only a deletion the supervisor confirmed (a healthy
+    // worker answering 404 for the connector's status), several polls in a row. Meanwhile
+    // nothing is sent, and the maximum wait keeps running.
     let Some(conn) = input.conn else {
-        rec.missing_polls += 1;
-        if rec.phase == Phase::NeedsAttention || rec.missing_polls >= s.deleted_after {
+        if input.gone {
+            rec.missing_polls += 1;
+        } else {
+            rec.missing_polls = 0;
+        }
+        if rec.missing_polls >= s.deleted_after {
             if rec.phase.in_recovery() {
                 d.events.push(Event::Deleted {
                     elapsed: now.saturating_sub(rec.started_at),
                 });
             }
             d.record = None;
-        } else {
-            d.record = Some(rec);
+            return d;
         }
+        if matches!(rec.phase, Phase::Holding | Phase::Waiting) {
+            let probe = input.probe.cloned().unwrap_or_default();
+            time_out(&mut rec, None, &probe, now, s, &mut d);
+        }
+        d.record = Some(rec);
         return d;
     };
     rec.missing_polls = 0;
@@ -50,6 +60,20 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     match rec.phase {
         Phase::Watching => {
             watching(input, &mut d);
+            return d;
+        }
+        Phase::NeedsAttention if rec.reason == RecordReason::ResumeFailed => {
+            // Still the agent's hold until someone resumes it (or deletes it).
+            if conn.state == ConnState::Running {
+                d.events.push(Event::HandedBack {
+                    state: conn.state,
+                    elapsed: now.saturating_sub(rec.started_at),
+                });
+                d.handed_back = Some(Some(now));
+                d.record = None;
+            } else {
+                d.record = Some(rec);
+            }
             return d;
         }
         Phase::NeedsAttention => {
@@ -77,7 +101,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     if rec.phase == Phase::Verifying && conn.state == ConnState::Running && !conn.any_failed() {
         rec.resume_seen = true;
     }
-    if human_took_over(&rec, conn, s) {
+    if human_took_over(&rec, conn, now, s) {
         d.events.push(Event::HandedBack {
             state: conn.state,
             elapsed: now.saturating_sub(rec.started_at),
@@ -100,25 +124,48 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         d.wake_at = Some(m.ends_at);
     }
 
+    // The maximum wait counts from the start of the recovery, or from the end of its window:
+    // once it has run out, no hold is sent any more (a hold that never took effect is given up).
+    let elapsed = now.saturating_sub(rec.started_at);
+    if matches!(rec.phase, Phase::Holding | Phase::Waiting) {
+        time_out(&mut rec, Some(conn), &probe, now, s, &mut d);
+    }
+
     match rec.phase {
         Phase::Holding | Phase::TimedOut if !rec.hold_confirmed => {
-            if conn.state == rec.held_state()
+            let held = conn.state == rec.held_state()
                 || (rec.hold_with == HoldWith::Pause
                     && conn.state == ConnState::Failed
-                    && rec.hold_sent_at.is_some())
-            {
+                    && rec.hold_sent_at.is_some());
+            if held && rec.hold_may_be_ours() {
                 rec.hold_confirmed = true;
-                rec.action_failures = 0;
-                d.events.push(Event::HoldConfirmed { state: conn.state });
+                clear_failures(&mut rec);
+                if rec.gave_up_unheld {
+                    d.events.push(Event::LateHoldLanded { state: conn.state });
+                } else {
+                    d.events.push(Event::HoldConfirmed { state: conn.state });
+                }
                 if rec.phase == Phase::Holding {
                     rec.phase = Phase::Waiting;
                 }
+            } else if rec.gave_up_unheld {
+                // Given up: nothing more is sent. Once the database is back and the connector
+                // runs (it was never held), the recovery is over.
+                if db_back && conn.all_running() {
+                    d.events.push(Event::EndedUnheld { elapsed });
+                    d.record = None;
+                    return d;
+                }
             } else if now >= rec.retry_at {
                 match rec.hold_sent_at {
-                    None => d.actions.push(rec.hold_action()),
+                    None => {
+                        rec.hold_pending = true;
+                        d.actions.push(rec.hold_action());
+                    }
                     Some(sent) if now.saturating_sub(sent) >= s.confirm_timeout => {
                         d.events.push(Event::HoldResent { after: now - sent });
                         rec.hold_sent_at = None;
+                        rec.hold_pending = true;
                         d.actions.push(rec.hold_action());
                     }
                     Some(_) => {}
@@ -130,29 +177,15 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         _ => {}
     }
 
-    // The maximum wait counts from the start of the recovery, or from the end of its window.
-    let elapsed = now.saturating_sub(rec.started_at);
-    let waited = now.saturating_sub(rec.started_at.max(rec.wait_from));
-    if matches!(rec.phase, Phase::Holding | Phase::Waiting)
-        && waited >= s.max_wait
-        && !rec.timed_out
-    {
-        rec.phase = Phase::TimedOut;
-        rec.timed_out = true;
-        d.events.push(Event::TimedOut {
-            elapsed: waited,
-            last_reason: probe.last_reason,
-            last_detail: probe.last_detail.clone(),
-        });
-    }
-
     match rec.phase {
         Phase::Waiting | Phase::TimedOut
             if db_back
                 && now >= rec.not_before
                 && rec.hold_confirmed
                 && input.maintenance.is_none()
-                && (rec.phase == Phase::Waiting || s.after_timeout == AfterTimeout::Resume) =>
+                && (rec.phase == Phase::Waiting
+                    || s.after_timeout == AfterTimeout::Resume
+                    || rec.gave_up_unheld) =>
         {
             d.events.push(Event::DatabaseBack {
                 successes: probe.consecutive_successes,
@@ -160,9 +193,41 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             });
             start_resume(&mut rec, conn, now, &mut d);
         }
+        Phase::Resuming
+            if rec
+                .failing_since
+                .is_some_and(|t| now.saturating_sub(t) >= s.resume_give_up) =>
+        {
+            // Resumes keep failing (a 404 for a connector still listed, 409s that never end):
+            // no more blind retries; the connector stays held and a human is told why.
+            let after = now.saturating_sub(rec.failing_since.unwrap_or(now));
+            let error = rec.last_error.clone().unwrap_or_default();
+            d.events.push(Event::Recovered {
+                outcome: Outcome::NeedsAttention,
+                elapsed,
+                attempts: rec.attempts,
+            });
+            d.events.push(Event::ResumeGaveUp { after, error });
+            rec.phase = Phase::NeedsAttention;
+            rec.reason = RecordReason::ResumeFailed;
+            clear_failures(&mut rec);
+        }
+        Phase::Resuming if !rec.resume_done && conn.state == ConnState::Running => {
+            // The resume whose answer was lost landed after all.
+            rec.resume_done = true;
+            clear_failures(&mut rec);
+            if rec.restart_pending {
+                d.actions.push(Action::RestartFailed);
+            } else {
+                let mut ev = Vec::new();
+                enter_verify(&mut rec, now, false, &mut ev);
+                d.events.extend(ev);
+            }
+        }
         Phase::Resuming => {
             if now >= rec.retry_at {
                 if !rec.resume_done {
+                    rec.resume_pending = true;
                     d.actions.push(Action::Resume);
                 }
                 if rec.restart_pending {
@@ -257,7 +322,14 @@ fn watching(input: &Input, d: &mut Decision) {
             summary,
         });
         start_hold(HoldReason::TaskFailed, target, now, s, d);
-    } else if conn.state == ConnState::Running && probe.consecutive_failures >= s.down_after {
+    } else if conn.state == ConnState::Running
+        && probe.real_failures >= s.down_after
+        && probe.blind_spot().is_none()
+    {
+        // Failures that say "the agent cannot see" (a name it cannot resolve, a peer that is
+        // not the database, a target never seen up since the agent started) never start a
+        // hold: Debezium reading RUNNING means Connect reaches the database. The supervisor
+        // reports such blind spots instead.
         d.events.push(Event::ProbeDown {
             failures: probe.consecutive_failures,
             reason: probe.last_reason,
@@ -268,7 +340,8 @@ fn watching(input: &Input, d: &mut Decision) {
 }
 
 fn start_hold(reason: HoldReason, target: &str, now: Millis, s: &Settings, d: &mut Decision) {
-    let rec = Record::new(Phase::Holding, reason, Some(target), now, s);
+    let mut rec = Record::new(Phase::Holding, reason, Some(target), now, s);
+    rec.hold_pending = true;
     d.events.push(Event::HoldStarted { reason });
     d.actions.push(rec.hold_action());
     d.record = Some(rec);
@@ -287,20 +360,21 @@ fn attention_of(conn: &ConnectorObs) -> Option<(Attention, Vec<String>, String)>
 }
 
 /// A connector the agent holds shows a state the agent did not ask for.
-fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
+fn human_took_over(rec: &Record, conn: &ConnectorObs, now: Millis, s: &Settings) -> bool {
     if s.dry_run {
         return false;
     }
     match rec.phase {
-        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect,
-        // but the *other* hold state (STOPPED while we pause, PAUSED while we stop) is a human's.
-        Phase::Holding => {
-            rec.hold_sent_at.is_some()
-                && conn.state
-                    == match rec.hold_with {
-                        HoldWith::Pause => ConnState::Stopped,
-                        HoldWith::Stop => ConnState::Paused,
-                    }
+        // Before a hold is confirmed, a RUNNING connector is just the hold not yet in effect.
+        // The *other* hold state (STOPPED while we pause, PAUSED while we stop) is a human's,
+        // and so is our own hold state while none of our hold requests can have landed (all
+        // of them were refused: a human paused it while the agent's pauses met 409s).
+        Phase::Holding | Phase::TimedOut if !rec.hold_confirmed => {
+            let other_hold = match rec.hold_with {
+                HoldWith::Pause => ConnState::Stopped,
+                HoldWith::Stop => ConnState::Paused,
+            };
+            conn.state == other_hold || (conn.state == rec.held_state() && !rec.hold_may_be_ours())
         }
         Phase::Waiting | Phase::TimedOut if rec.hold_confirmed => {
             let other_hold = match rec.hold_with {
@@ -309,12 +383,67 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, s: &Settings) -> bool {
             };
             conn.state == ConnState::Running || conn.state == other_hold
         }
-        // After our resume took effect, a pause or stop is someone else's.
+        // While the agent resumes (its resume refused or not yet sent), the other hold state is
+        // a human's: a stop over the agent's pause is never resumed.
+        // RUNNING while none of its resumes can have landed is a human's resume.
+        Phase::Resuming => {
+            let other_hold = match rec.hold_with {
+                HoldWith::Pause => ConnState::Stopped,
+                HoldWith::Stop => ConnState::Paused,
+            };
+            conn.state == other_hold
+                || (conn.state == ConnState::Running && !rec.resume_done && !rec.resume_pending)
+        }
+        // After our resume took effect, a pause or stop is someone else's; so it is once the
+        // accepted resume has had far longer than its asynchronous effect takes (the agent may
+        // not have seen it take effect: a worker restarting meanwhile), never a reason to hold
+        // again over a human's pause.
         Phase::Verifying => {
-            rec.resume_seen && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
+            (rec.resume_seen || now.saturating_sub(rec.verify_started_at) >= s.confirm_timeout)
+                && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
         }
         _ => false,
     }
+}
+
+/// Times the recovery out once the maximum wait has run out (from its start, or from the end
+/// of the maintenance window that applied). A hold that never took effect is given up then: the
+/// line says so, and no hold is sent afterwards.
+fn time_out(
+    rec: &mut Record,
+    conn: Option<&ConnectorObs>,
+    probe: &ProbeObs,
+    now: Millis,
+    s: &Settings,
+    d: &mut Decision,
+) {
+    let waited = now.saturating_sub(rec.started_at.max(rec.wait_from));
+    if rec.timed_out || waited < s.max_wait {
+        return;
+    }
+    rec.phase = Phase::TimedOut;
+    rec.timed_out = true;
+    let unheld = (!rec.hold_confirmed).then(|| {
+        rec.gave_up_unheld = true;
+        Unheld {
+            failures: rec.hold_failures,
+            last_error: rec.last_error.clone(),
+            state: conn.map_or(ConnState::Unknown, |c| c.state),
+        }
+    });
+    d.events.push(Event::TimedOut {
+        elapsed: waited,
+        last_reason: probe.last_reason,
+        last_detail: probe.last_detail.clone(),
+        unheld,
+    });
+}
+
+fn clear_failures(rec: &mut Record) {
+    rec.action_failures = 0;
+    rec.slow_failures = 0;
+    rec.failing_since = None;
+    rec.retry_at = 0;
 }
 
 fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Decision) {
@@ -325,14 +454,14 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
     rec.restart_pending = conn.any_failed();
     rec.failed_at_resume = conn.failed_ids();
     rec.verify_restarts = 0;
-    rec.action_failures = 0;
-    rec.retry_at = 0;
+    clear_failures(rec);
     d.events.push(Event::ResumeStarted {
         attempt: rec.attempts,
         restart_failed: rec.restart_pending,
     });
     // Resume, then restart the FAILED tasks (resume alone leaves them dead). The supervisor
     // sends them in this order and stops at the first one that fails.
+    rec.resume_pending = true;
     d.actions.push(Action::Resume);
     if rec.restart_pending {
         d.actions.push(Action::RestartFailed);
@@ -450,10 +579,10 @@ fn verify(
     rec.phase = Phase::Holding;
     rec.held_at = now;
     rec.hold_sent_at = None;
+    rec.hold_pending = true;
     rec.hold_confirmed = false;
     rec.not_before = now + retry_in;
-    rec.action_failures = 0;
-    rec.retry_at = 0;
+    clear_failures(rec);
     d.actions.push(rec.hold_action());
     None
 }
@@ -475,11 +604,11 @@ pub fn apply_result(
                 action,
                 dry_run: dry,
             });
-            rec.action_failures = 0;
-            rec.retry_at = 0;
+            clear_failures(rec);
             match action {
                 Action::Pause | Action::Stop => {
                     rec.hold_sent_at = Some(now);
+                    rec.hold_pending = false;
                     if dry {
                         rec.hold_confirmed = true;
                         if rec.phase == Phase::Holding {
@@ -499,31 +628,52 @@ pub fn apply_result(
                 }
             }
         }
-        ActionResult::NotFound => {
-            ev.push(Event::ActionFailed {
-                action,
-                error: "connector not found (404)".into(),
-                retry_in: 0,
-            });
-            rec.missing_polls = s.deleted_after.saturating_sub(1);
-        }
-        ActionResult::Failed(e) => {
-            let retry_in = backoff(
-                name,
-                rec.action_failures,
-                ACTION_RETRY_BASE,
-                ACTION_RETRY_CAP,
-            );
+        ActionResult::NotFound | ActionResult::Rejected(_) | ActionResult::Unknown(_) => {
+            let error = match result {
+                ActionResult::Rejected(e) | ActionResult::Unknown(e) => e.clone(),
+                _ => "Kafka Connect does not know the connector (404)".into(),
+            };
+            let is_hold = matches!(action, Action::Pause | Action::Stop);
+            let maybe_landed = matches!(result, ActionResult::Unknown(_));
+            if is_hold {
+                rec.hold_failures += 1;
+                // Refused for certain, or possibly landed: only the latter can make a PAUSED
+                // connector the agent's.
+                rec.hold_pending = maybe_landed;
+            }
+            if action == Action::Resume {
+                rec.resume_pending = maybe_landed;
+            }
+            let retry_in = retry_delay(name, rec, is_hold, now, s);
             rec.action_failures += 1;
+            rec.last_error = Some(error.clone());
             rec.retry_at = now + retry_in;
             ev.push(Event::ActionFailed {
                 action,
-                error: e.clone(),
+                error,
                 retry_in,
             });
         }
     }
     ev
+}
+
+/// How soon a failed action is retried: at the poll interval while it has been failing for
+/// less than `fast_retry_for` (a rebalance answers 409 to a few requests: the hold lands a poll
+/// later, not after a long backoff), then with capped exponential backoff from 1 s.
+fn retry_delay(name: &str, rec: &mut Record, is_hold: bool, now: Millis, s: &Settings) -> Millis {
+    let since = *rec.failing_since.get_or_insert(now);
+    if now.saturating_sub(since) < s.fast_retry_for {
+        return s.fast_retry;
+    }
+    let cap = if is_hold {
+        s.hold_retry_cap
+    } else {
+        s.resume_retry_cap
+    };
+    let d = backoff(name, rec.slow_failures, 1_000, cap);
+    rec.slow_failures += 1;
+    d
 }
 
 fn enter_verify(rec: &mut Record, now: Millis, dry: bool, ev: &mut Vec<Event>) {
@@ -539,3 +689,7 @@ fn enter_verify(rec: &mut Record, now: Millis, dry: bool, ev: &mut Vec<Event>) {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_props.rs"]
+mod props;

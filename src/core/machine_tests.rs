@@ -11,6 +11,7 @@ const MIN: Millis = 60_000;
 fn conn(state: ConnState, tasks: &[(ConnState, Option<&str>)]) -> ConnectorObs {
     ConnectorObs {
         state,
+        state_name: None,
         trace: None,
         tasks: tasks
             .iter()
@@ -44,6 +45,8 @@ struct World {
     sent: Vec<Action>,
     events: Vec<Event>,
     windows: Vec<crate::core::windows::Window>,
+    /// The supervisor confirmed the connector deleted (when it is missing).
+    gone: bool,
 }
 
 impl World {
@@ -57,6 +60,7 @@ impl World {
             sent: vec![],
             events: vec![],
             windows: vec![],
+            gone: false,
         }
     }
     fn probe(&mut self, up: bool) {
@@ -72,6 +76,7 @@ impl World {
         let input = Input {
             now: self.now,
             conn: c,
+            gone: self.gone,
             target: Some("db:1521"),
             probe: Some(&self.probe),
             settings: &self.s,
@@ -183,6 +188,9 @@ fn nightly_backup_task_failed_held_waited_resumed_restarted_verified() {
 #[test]
 fn outage_hidden_behind_running_is_held_after_down_after_failed_probes() {
     let mut w = World::new();
+    // The database answered before (so its failures say "gone", not "the agent cannot see").
+    w.probe(true);
+    assert!(w.poll(&running()).is_empty());
     for i in 1..=2 {
         w.probe(false);
         assert!(
@@ -409,10 +417,11 @@ fn unclassified_failure_is_never_resumed_blindly() {
 }
 
 #[test]
-fn conflicts_are_retried_with_capped_exponential_backoff() {
+fn conflicts_are_retried_at_the_poll_interval_then_with_capped_backoff() {
     let mut w = World::new();
+    w.s.max_wait = 60 * MIN;
     w.probe(false);
-    let busy = ActionResult::Failed(
+    let busy = ActionResult::Rejected(
         "409 Cannot complete request momentarily due to no known leader URL".into(),
     );
     assert_eq!(
@@ -420,25 +429,39 @@ fn conflicts_are_retried_with_capped_exponential_backoff() {
         vec![Action::Pause]
     );
     let mut delays = vec![];
-    for _ in 0..8 {
+    for _ in 0..40 {
         let r = w.rec.as_ref().unwrap();
         let d = r.retry_at - w.now;
         delays.push(d);
-        // Polling before retry_at sends nothing.
-        assert!(w.poll_with(Some(&failed()), busy.clone()).is_empty());
-        w.wait(d);
+        if d > 1 {
+            // Polling before retry_at sends nothing.
+            w.wait(d / 2);
+            assert!(w.poll_with(Some(&failed()), busy.clone()).is_empty());
+            w.wait(d - d / 2);
+        } else {
+            w.wait(d);
+        }
         assert_eq!(
             w.poll_with(Some(&failed()), busy.clone()),
             vec![Action::Pause]
         );
     }
-    assert!(delays[1] > delays[0] && delays[2] > delays[1], "{delays:?}");
+    // A hold is urgent: for the first 30 s of 409s, retried at every poll...
+    let fast = delays.iter().take_while(|d| **d == w.s.fast_retry).count();
+    assert_eq!(
+        fast as u64,
+        w.s.fast_retry_for / w.s.fast_retry,
+        "{delays:?}"
+    );
+    // ...then backing off, capped at 30 s (with jitter).
+    let slow = &delays[fast..];
+    assert!(slow[1] > slow[0] && slow[2] > slow[1], "{delays:?}");
     assert!(
-        delays.iter().all(|d| *d <= 36_000),
+        slow.iter().all(|d| *d <= 36_000) && slow.iter().any(|d| *d >= 24_000),
         "capped at 30s + jitter: {delays:?}"
     );
     assert!(
-        w.count(|e| matches!(e, Event::ActionFailed { .. })) >= 9,
+        w.count(|e| matches!(e, Event::ActionFailed { .. })) >= 41,
         "every attempt is reported"
     );
     // The rebalance ends.
@@ -536,17 +559,30 @@ fn verification_timeout_counts_as_a_failed_attempt() {
 }
 
 #[test]
-fn a_connector_missing_from_one_poll_is_not_dropped() {
+fn a_connector_missing_from_the_listing_is_dropped_only_once_confirmed_deleted() {
     let mut w = World::new();
     w.probe(false);
     w.poll(&failed());
     w.poll(&paused_failed());
-    // Kafka Connect can list nothing while it starts: two empty polls change nothing.
-    w.poll_with(None, ActionResult::Ok);
-    w.poll_with(None, ActionResult::Ok);
+    // A restarting worker lists nothing for a while: any number of empty polls keep the hold,
+    // send nothing, and the maximum wait keeps running.
+    for _ in 0..50 {
+        w.wait(5_000);
+        assert!(w.poll_with(None, ActionResult::Ok).is_empty());
+    }
     assert_eq!(w.phase(), Phase::Waiting);
+    w.wait(30 * MIN);
+    w.poll_with(None, ActionResult::Ok);
+    assert_eq!(
+        w.phase(),
+        Phase::TimedOut,
+        "the max wait ran on while it was missing"
+    );
+    assert_eq!(w.count(|e| matches!(e, Event::TimedOut { .. })), 1);
     w.poll(&paused_failed());
     assert_eq!(w.rec.as_ref().unwrap().missing_polls, 0);
+    // Deleted: the supervisor confirmed it (a healthy worker answers 404 for its status).
+    w.gone = true;
     for _ in 0..3 {
         w.poll_with(None, ActionResult::Ok);
     }
@@ -1047,6 +1083,8 @@ fn a_record_from_before_windows_existed_still_loads() {
 #[test]
 fn a_task_that_fails_only_after_the_resume_is_restarted_while_the_database_answers() {
     let mut w = World::new();
+    w.probe(true);
+    w.poll(&running());
     // Held on failed probes while the task still read RUNNING: it is PAUSED, not FAILED.
     for _ in 0..3 {
         w.probe(false);
@@ -1123,4 +1161,359 @@ fn a_human_stop_racing_our_unconfirmed_pause_is_the_humans() {
         w.poll(&conn(ConnState::Stopped, &[])).is_empty(),
         "never sent again"
     );
+}
+
+// ---- odd nights: 409 storms, a human's pause, blind spots, resumes that never land ----
+
+fn conflict() -> ActionResult {
+    ActionResult::Rejected(
+        "Kafka Connect answered 409 for PUT /connectors/inv/pause: Cannot complete request momentarily due to no known leader URL".into(),
+    )
+}
+
+#[test]
+fn a_humans_pause_during_a_409_storm_is_not_adopted() {
+    let mut w = World::new();
+    w.probe(false);
+    // Every pause of the agent's is refused (a rebalance).
+    assert_eq!(
+        w.poll_with(Some(&failed()), conflict()),
+        vec![Action::Pause]
+    );
+    w.wait(w.s.fast_retry);
+    assert_eq!(
+        w.poll_with(Some(&failed()), conflict()),
+        vec![Action::Pause]
+    );
+    assert!(!w.rec.as_ref().unwrap().hold_pending);
+    // An operator pauses it by hand meanwhile: that is theirs, not the agent's hold.
+    w.wait(w.s.fast_retry);
+    assert!(w.poll_with(Some(&paused_failed()), conflict()).is_empty());
+    assert_eq!(w.phase(), Phase::Watching, "handed back, not adopted");
+    assert!(w.handed_back.is_some());
+    assert_eq!(w.count(|e| matches!(e, Event::HoldConfirmed { .. })), 0);
+    // So the database coming back resumes nothing.
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert!(w.poll(&paused_failed()).is_empty());
+    assert!(!w.sent.contains(&Action::Resume));
+}
+
+#[test]
+fn a_pause_whose_outcome_is_unknown_counts_as_the_agents_hold() {
+    let mut w = World::new();
+    w.probe(false);
+    // No answer within the timeout: the pause may have landed.
+    let timeout = ActionResult::Unknown("Kafka Connect did not answer within 60s".into());
+    assert_eq!(w.poll_with(Some(&failed()), timeout), vec![Action::Pause]);
+    assert!(w.rec.as_ref().unwrap().hold_pending);
+    w.poll(&paused_failed());
+    assert_eq!(w.phase(), Phase::Waiting, "its own pause, landed after all");
+    // After a crash between the write-ahead and the answer, the same: the record says pending.
+    let mut fresh = World::new();
+    fresh.probe(false);
+    fresh.poll_with(Some(&failed()), ActionResult::Ok);
+    let mut r = fresh.rec.clone().unwrap();
+    r.hold_sent_at = None;
+    r.hold_pending = true;
+    r.hold_confirmed = false;
+    r.phase = Phase::Holding;
+    fresh.rec = Some(r);
+    fresh.poll(&paused_failed());
+    assert_eq!(fresh.phase(), Phase::Waiting);
+}
+
+#[test]
+fn records_from_older_agents_count_their_hold_as_pending() {
+    let r: Record = serde_json::from_value(serde_json::json!({
+        "phase": "holding", "reason": "task_failed", "target": "db:1521",
+        "started_at": 1000, "held_at": 1000, "hold_with": "pause"
+    }))
+    .unwrap();
+    assert!(
+        r.hold_pending,
+        "written ahead of its request by the old agent"
+    );
+}
+
+#[test]
+fn a_409_storm_that_outlasts_the_max_wait_gives_up_and_says_so() {
+    let mut w = World::new();
+    w.probe(true);
+    w.poll(&running());
+    for _ in 0..3 {
+        w.probe(false);
+        w.poll_with(Some(&running()), conflict());
+    }
+    assert_eq!(w.phase(), Phase::Holding);
+    // Refused until the max wait runs out.
+    while w.now < 1_700_000_000_000 + 31 * MIN {
+        w.wait(1_000);
+        w.probe(false);
+        w.poll_with(Some(&running()), conflict());
+    }
+    assert_eq!(w.phase(), Phase::TimedOut);
+    let to = w.events.iter().find_map(|e| match e {
+        Event::TimedOut { unheld, .. } => Some(unheld.clone()),
+        _ => None,
+    });
+    let unheld = to
+        .expect("timed out")
+        .expect("says the hold never took effect");
+    assert!(unheld.failures > 30, "{unheld:?}");
+    assert!(unheld.last_error.as_deref().unwrap().contains("409"));
+    assert_eq!(unheld.state, ConnState::Running);
+    let r = w.rec.as_ref().unwrap();
+    assert!(
+        r.gave_up_unheld && !r.hold_in_effect(),
+        "managed is 0: nothing is held"
+    );
+    // Nothing is sent after giving up, whatever happens.
+    let sent = w.sent.len();
+    for _ in 0..20 {
+        w.wait(5_000);
+        w.probe(false);
+        assert!(w.poll(&running()).is_empty());
+    }
+    assert_eq!(w.sent.len(), sent);
+    // The database comes back and the connector, never held, runs: the recovery is over.
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert!(w.poll(&running()).is_empty());
+    assert_eq!(w.phase(), Phase::Watching);
+    assert_eq!(w.count(|e| matches!(e, Event::EndedUnheld { .. })), 1);
+}
+
+#[test]
+fn a_hold_that_lands_after_giving_up_is_resumed_once_the_database_is_back() {
+    let mut w = World::new();
+    w.probe(true);
+    w.poll(&running());
+    for _ in 0..3 {
+        w.probe(false);
+        w.poll_with(
+            Some(&running()),
+            ActionResult::Unknown("no answer within 60s".into()),
+        );
+    }
+    w.wait(31 * MIN);
+    w.probe(false);
+    w.poll_with(Some(&running()), ActionResult::Unknown("no answer".into()));
+    assert_eq!(w.phase(), Phase::TimedOut);
+    assert!(w.rec.as_ref().unwrap().gave_up_unheld);
+    // The last pause was still in flight: it lands now.
+    w.poll(&paused());
+    assert_eq!(w.count(|e| matches!(e, Event::LateHoldLanded { .. })), 1);
+    assert!(w.rec.as_ref().unwrap().hold_in_effect());
+    // With --after-timeout hold a deliberate hold stays; this one was never meant to.
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(w.poll(&paused()), vec![Action::Resume]);
+}
+
+#[test]
+fn the_timeout_line_never_says_still_down_when_the_last_probe_succeeded() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.wait(30 * MIN);
+    w.probe(true); // one success: not yet --up-after (2)
+    w.poll(&paused_failed());
+    let last = w.events.iter().find_map(|e| match e {
+        Event::TimedOut { last_reason, .. } => Some(*last_reason),
+        _ => None,
+    });
+    assert_eq!(last, Some(Some(Reason::Ok)));
+}
+
+#[test]
+fn blind_probes_never_start_a_hold() {
+    // The name does not resolve from the agent (split DNS): Debezium reads RUNNING, so Connect
+    // reaches the database. No hold, however many failures.
+    let mut w = World::new();
+    for _ in 0..20 {
+        w.probe.record(Reason::Dns, "cannot resolve db", w.now);
+        w.wait(60_000);
+        assert!(w.poll(&running()).is_empty());
+    }
+    assert_eq!(w.phase(), Phase::Watching);
+    // A listener that accepts and closes: the same, even after the database answered once.
+    let mut w = World::new();
+    w.probe(true);
+    w.poll(&running());
+    for _ in 0..20 {
+        w.probe
+            .record(Reason::ProtocolError, "closed after connect", w.now);
+        w.wait(60_000);
+        assert!(w.poll(&running()).is_empty());
+    }
+    // A target never seen up since the agent started (a NetworkPolicy drops the probes).
+    let mut w = World::new();
+    for _ in 0..20 {
+        w.probe(false);
+        w.wait(60_000);
+        assert!(w.poll(&running()).is_empty());
+    }
+    assert_eq!(w.phase(), Phase::Watching);
+    assert_eq!(
+        w.probe.blind_spot(),
+        Some("never answered since the agent started")
+    );
+    // A FAILED task with an outage trace is still held: Connect itself lost the database.
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+}
+
+#[test]
+fn blind_failures_keep_a_held_connector_held() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    // While held, a blind failure is still "not back": nothing is resumed.
+    for _ in 0..5 {
+        w.probe.record(Reason::Dns, "cannot resolve db", w.now);
+        w.wait(MIN);
+        assert!(w.poll(&paused_failed()).is_empty());
+    }
+    assert_eq!(w.phase(), Phase::Waiting);
+}
+
+#[test]
+fn a_resume_that_keeps_failing_ends_in_needs_attention() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    // Resumes answered 404 for a connector that is still listed (a proxy, a wrong path).
+    assert_eq!(
+        w.poll_with(Some(&paused_failed()), ActionResult::NotFound),
+        vec![Action::Resume, Action::RestartFailed]
+    );
+    let mut tries = 1;
+    let mut delays = vec![];
+    while w.phase() == Phase::Resuming {
+        let d = w
+            .rec
+            .as_ref()
+            .unwrap()
+            .retry_at
+            .saturating_sub(w.now)
+            .max(1);
+        delays.push(d);
+        w.wait(d);
+        w.probe(true);
+        tries += w
+            .poll_with(Some(&paused_failed()), ActionResult::NotFound)
+            .len();
+        assert!(tries < 500, "bounded");
+    }
+    assert!(
+        delays.iter().any(|d| *d >= 5_000),
+        "it backs off: {delays:?}"
+    );
+    assert!(
+        delays.iter().all(|d| *d <= 12_000),
+        "no long tail for resumes: {delays:?}"
+    );
+    assert_eq!(w.phase(), Phase::NeedsAttention);
+    assert_eq!(w.reason(), "resume_failed");
+    assert_eq!(w.count(|e| matches!(e, Event::ResumeGaveUp { .. })), 1);
+    assert!(
+        w.rec.as_ref().unwrap().hold_in_effect(),
+        "still the agent's hold"
+    );
+    // Nothing more is sent; a human's resume ends it.
+    w.wait(MIN);
+    assert!(w.poll(&paused_failed()).is_empty());
+    w.poll(&running());
+    assert_eq!(w.phase(), Phase::Watching);
+}
+
+// ---- seeds the property test (machine_props.rs) found, kept as runbook entries ----
+
+/// Resumed and accepted, but the worker restarted before the agent saw it run; by the time it
+/// lists the connector again a human has paused it. Found by the property test: the agent
+/// used to read the PAUSED state as "the resume did not hold" and pause it again (taking over
+/// the human's pause, to resume it later).
+#[test]
+fn a_pause_seen_long_after_an_accepted_resume_is_a_humans() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    assert_eq!(
+        w.poll(&paused_failed()),
+        vec![Action::Resume, Action::RestartFailed]
+    );
+    assert_eq!(w.phase(), Phase::Verifying);
+    // The worker restarts for a long time (the agent sees nothing), a human pauses it.
+    for _ in 0..10 {
+        w.wait(MIN);
+        assert!(w.poll_with(None, ActionResult::Ok).is_empty());
+    }
+    assert!(w.poll(&paused()).is_empty(), "no pause over the human's");
+    assert_eq!(w.phase(), Phase::Watching);
+    assert!(w.handed_back.is_some());
+}
+
+/// The agent's resume is refused (409) and a human stops the connector meanwhile: found by the
+/// property test, the agent used to retry its resume over the human's stop.
+#[test]
+fn a_stop_while_the_agents_resume_is_refused_is_a_humans() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll_with(Some(&paused_failed()), ActionResult::Rejected("409".into()));
+    assert_eq!(w.phase(), Phase::Resuming);
+    w.wait(5_000);
+    assert!(w.poll(&conn(ConnState::Stopped, &[])).is_empty());
+    assert_eq!(w.phase(), Phase::Watching, "handed back");
+}
+
+/// The agent's resume is refused and a human resumes it: RUNNING while none of the agent's
+/// resumes can have landed is the human's; a resume whose answer was lost that lands is the
+/// agent's own, and the recovery goes on.
+#[test]
+fn running_during_a_resume_is_a_humans_unless_the_agents_may_have_landed() {
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll_with(Some(&paused_failed()), ActionResult::Rejected("409".into()));
+    w.wait(500);
+    assert!(w.poll(&running()).is_empty());
+    assert_eq!(w.phase(), Phase::Watching, "the human's resume");
+
+    let mut w = World::new();
+    w.probe(false);
+    w.poll(&failed());
+    w.poll(&paused_failed());
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    w.poll_with(
+        Some(&paused_failed()),
+        ActionResult::Unknown("no answer within 60s".into()),
+    );
+    w.wait(500);
+    // Its own resume landed; the FAILED task still needs its restart.
+    assert_eq!(w.poll(&failed()), vec![Action::RestartFailed]);
+    assert_eq!(w.phase(), Phase::Verifying);
 }

@@ -16,6 +16,7 @@ pub mod machine;
 pub mod observe;
 pub mod record;
 pub mod settings;
+pub mod text;
 pub mod windows;
 
 /// Unix time in milliseconds.
@@ -26,5 +27,5 @@ pub use decision::{
 };
 pub use machine::{apply_result, step};
 pub use observe::{ConnState, ConnectorObs, ProbeObs, TaskObs};
-pub use record::{AfterTimeout, HoldReason, HoldWith, Phase, Record, RecordReason};
+pub use record::{AfterTimeout, HoldReason, HoldWith, Manager, Phase, Record, RecordReason};
 pub use settings::Settings;

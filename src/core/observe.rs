@@ -63,6 +63,9 @@ pub struct TaskObs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorObs {
     pub state: ConnState,
+    /// Kafka Connect's own word for a state this agent does not know (`DEGRADED`), shown and
+    /// exported as it is; `None` for the known states.
+    pub state_name: Option<String>,
     pub trace: Option<String>,
     pub tasks: Vec<TaskObs>,
 }
@@ -121,6 +124,18 @@ pub struct ProbeObs {
     pub last_detail: String,
     /// Probes done so far.
     pub count: u64,
+    /// The target answered at least once since the agent started.
+    pub ever_up: bool,
+    /// Failures in the current run of failures that say the database is gone (not a blind
+    /// spot of the agent's, see [`blind`]).
+    pub real_failures: u32,
+}
+
+/// Failure reasons that say "the agent cannot see the database" rather than "the database is
+/// gone": a name the agent cannot resolve (split DNS), a peer that is not the database (a
+/// proxy or a listener that accepts and closes).
+pub fn blind(r: Reason) -> bool {
+    matches!(r, Reason::Dns | Reason::ProtocolError)
 }
 
 impl ProbeObs {
@@ -142,11 +157,30 @@ impl ProbeObs {
                 self.success_times.pop_front();
             }
             self.success_times.push_back(now);
+            self.ever_up = true;
+            self.real_failures = 0;
         } else {
+            if !blind(reason) {
+                self.real_failures += 1;
+            }
             self.consecutive_failures += 1;
             self.consecutive_successes = 0;
             self.streak_started_at = None;
             self.success_times.clear();
+        }
+    }
+
+    /// The failures say the agent cannot see the target (a blind spot), not that the
+    /// database is gone: the latest failure is a blind one, or the target never answered since
+    /// the agent started. `None` while it answers.
+    pub fn blind_spot(&self) -> Option<&'static str> {
+        if self.consecutive_failures == 0 {
+            return None;
+        }
+        match self.last_reason {
+            Some(r) if blind(r) => Some(r.as_str()),
+            _ if !self.ever_up => Some("never answered since the agent started"),
+            _ => None,
         }
     }
 

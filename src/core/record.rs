@@ -145,6 +145,33 @@ pub enum RecordReason {
     SnapshotNotAllowed,
     AuthenticationFailed,
     UnclassifiedFailure,
+    /// The agent's resume kept failing past its bound: the connector is still held.
+    ResumeFailed,
+    /// RUNNING, heartbeats configured, and its committed offset does not advance.
+    Stalled,
+}
+
+/// How the agent holds and resumes a connector (the `manager` label).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Manager {
+    /// The Kafka Connect REST API (pause/stop/resume).
+    Rest,
+    /// Strimzi's operator, through the connector's KafkaConnector `spec.state`.
+    Strimzi,
 }
 
 impl From<HoldReason> for RecordReason {
@@ -185,6 +212,33 @@ pub struct Record {
     /// The hold request was accepted by Kafka Connect.
     #[serde(default)]
     pub hold_sent_at: Option<Millis>,
+    /// A hold request was written ahead and may have reached Kafka Connect: it is being sent,
+    /// or its outcome is unknown (a timeout, a 5xx, a crash after the write). A PAUSED or
+    /// STOPPED connector is the agent's hold only while this is set or after a request was
+    /// accepted; a known rejection (409, 4xx) clears it. Records written before this field
+    /// existed were written ahead of their request, so it defaults to set.
+    #[serde(default = "yes")]
+    pub hold_pending: bool,
+    /// Like `hold_pending`, for the resume: written ahead, it may have landed (sent, or its
+    /// outcome unknown); a known rejection clears it. A RUNNING connector while the agent's
+    /// resume can not have landed is a human's resume.
+    #[serde(default = "yes")]
+    pub resume_pending: bool,
+    /// Failed hold requests in this recovery (for the "could not hold it" line).
+    #[serde(default)]
+    pub hold_failures: u32,
+    /// The error of the latest failed action.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When the pending action started failing (fast retries for the first 30 s, then backoff).
+    #[serde(default)]
+    pub failing_since: Option<Millis>,
+    /// Failures of the pending action after its fast-retry window (the backoff's exponent).
+    #[serde(default)]
+    pub slow_failures: u32,
+    /// The maximum wait ran out before any hold took effect: no hold is sent any more.
+    #[serde(default)]
+    pub gave_up_unheld: bool,
     #[serde(default)]
     pub hold_confirmed: bool,
     /// Resume attempts made in this recovery.
@@ -246,6 +300,13 @@ impl Record {
             held_at: now,
             hold_with: s.hold_with,
             hold_sent_at: None,
+            hold_pending: false,
+            resume_pending: false,
+            hold_failures: 0,
+            last_error: None,
+            failing_since: None,
+            slow_failures: 0,
+            gave_up_unheld: false,
             hold_confirmed: false,
             attempts: 0,
             not_before: 0,
@@ -271,6 +332,22 @@ impl Record {
         }
     }
 
+    /// A hold of the agent's is in effect: the connector is paused or stopped because the
+    /// agent asked (the meaning of `cdc_sentinel_managed`).
+    pub fn hold_in_effect(&self) -> bool {
+        match self.phase {
+            Phase::Holding | Phase::Waiting | Phase::TimedOut => self.hold_confirmed,
+            Phase::Resuming => self.hold_confirmed && !self.resume_done,
+            Phase::NeedsAttention => self.reason == RecordReason::ResumeFailed,
+            Phase::Watching | Phase::Verifying => false,
+        }
+    }
+
+    /// A PAUSED/STOPPED connector can be the agent's own hold.
+    pub(crate) fn hold_may_be_ours(&self) -> bool {
+        self.hold_sent_at.is_some() || self.hold_pending
+    }
+
     pub(crate) fn held_state(&self) -> ConnState {
         match self.hold_with {
             HoldWith::Pause => ConnState::Paused,
@@ -279,4 +356,15 @@ impl Record {
     }
 }
 
-labels!(Phase, HoldWith, AfterTimeout, HoldReason, RecordReason);
+labels!(
+    Phase,
+    HoldWith,
+    AfterTimeout,
+    HoldReason,
+    RecordReason,
+    Manager
+);
+
+fn yes() -> bool {
+    true
+}

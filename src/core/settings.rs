@@ -18,8 +18,20 @@ pub struct Settings {
     /// First delay before another resume after a failed verification; doubles, capped.
     pub reattempt_base: Millis,
     pub reattempt_cap: Millis,
-    /// Polls in a row a held connector must be missing before it counts as deleted.
+    /// Polls in a row a held connector must be confirmed deleted before its record goes.
     pub deleted_after: u32,
+    /// A failed action is retried this soon (the poll interval, at least 250 ms) while it has
+    /// been failing for less than [`Settings::fast_retry_for`]: a rebalance answers 409 to a
+    /// few requests, and a hold is urgent.
+    pub fast_retry: Millis,
+    pub fast_retry_for: Millis,
+    /// Then retries back off exponentially from 1 s, capped here for holds...
+    pub hold_retry_cap: Millis,
+    /// ...and here for resumes and restarts (no long tail: the database is back).
+    pub resume_retry_cap: Millis,
+    /// A resume (or its restart) failing for this long ends in `needs_attention`
+    /// (`--verify-timeout`, at least ten polls).
+    pub resume_give_up: Millis,
     pub dry_run: bool,
 }
 
@@ -37,6 +49,11 @@ impl Default for Settings {
             reattempt_base: 30_000,
             reattempt_cap: 600_000,
             deleted_after: 3,
+            fast_retry: 1_000,
+            fast_retry_for: 30_000,
+            hold_retry_cap: 30_000,
+            resume_retry_cap: 10_000,
+            resume_give_up: 120_000,
             dry_run: false,
         }
     }

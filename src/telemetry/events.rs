@@ -1,6 +1,7 @@
 //! One function for every decision the core reports: it writes the log line and moves the
 //! matching metric together, so the log and `/metrics` never disagree.
 
+use crate::core::text;
 use crate::core::{ActionStatus, Event, HoldWith, Outcome};
 use crate::telemetry::metrics::Metrics;
 
@@ -23,7 +24,7 @@ pub fn human(ms: u64) -> String {
     // tenths of a second, rounded; 59.96s is 1m, not 60.0s
     let tenths = ms / 100 + u64::from(ms % 100 >= 50);
     if tenths < 600 {
-        return if tenths % 10 == 0 {
+        return if tenths.is_multiple_of(10) {
             format!("{}s", tenths / 10)
         } else {
             format!("{}.{}s", tenths / 10, tenths % 10)
@@ -201,17 +202,70 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             elapsed,
             last_reason,
             last_detail,
+            unheld,
         } => {
             m.timed_out(n);
             let url = c.connect_url;
+            let resume = text::curl("PUT", url, n, "/resume");
+            let restart = text::curl("POST", url, n, "/restart?includeTasks=true&onlyFailed=true");
+            let last = last_reason.map_or("none", |r| r.as_str());
+            let waited = human(*elapsed);
+            let max = human(c.max_wait_ms);
+            // Never "still down" when the last probe succeeded.
+            let db = match last_reason {
+                Some(r) if r.is_up() => format!(
+                    "database {t} answers again (last probe: ok) but not yet --up-after times in a row after {waited} (max wait {max})"
+                ),
+                Some(_) => format!(
+                    "database {t} still down after {waited} (max wait {max}); last probe: {last} ({last_detail})"
+                ),
+                None => format!("database {t} not probed yet after {waited} (max wait {max})"),
+            };
+            match unheld {
+                None => tracing::error!(
+                    connector = n,
+                    target = t,
+                    last_probe = last,
+                    "{n}: manual intervention required: {db}. The connector stays {held}. When the database is back: {resume} && {restart}"
+                ),
+                Some(u) => {
+                    let action = match c.hold_with {
+                        HoldWith::Pause => "pause",
+                        HoldWith::Stop => "stop",
+                    };
+                    let last_error = u.last_error.as_deref().unwrap_or("no answer yet");
+                    tracing::error!(
+                        connector = n,
+                        target = t,
+                        last_probe = last,
+                        "{n}: manual intervention required: could not hold it: {} {action} attempt{} failed, last: {last_error}; the connector is {}, not held; {db}. The agent gives up and sends nothing more. When the database is back, check its tasks; if any is FAILED: {restart}",
+                        u.failures,
+                        if u.failures == 1 { "" } else { "s" },
+                        u.state.as_str()
+                    );
+                }
+            }
+        }
+        Event::EndedUnheld { elapsed } => {
+            m.recovery_finished(Outcome::TimedOutRecovered, *elapsed as f64 / 1000.0);
+            tracing::info!(connector = n, target = t, "{n}: database {t} back after {} and the connector, never held, runs: recovery over", human(*elapsed));
+        }
+        Event::LateHoldLanded { state } => {
+            tracing::warn!(connector = n, target = t, "{n}: a hold sent before the agent gave up took effect late (connector {}); it will be resumed once {t} is back", state.as_str());
+        }
+        Event::ResumeGaveUp { after, error } => {
+            let resume = text::curl("PUT", c.connect_url, n, "/resume");
+            let restart = text::curl(
+                "POST",
+                c.connect_url,
+                n,
+                "/restart?includeTasks=true&onlyFailed=true",
+            );
             tracing::error!(
                 connector = n,
-                target = t,
-                last_probe = last_reason.map_or("none", |r| r.as_str()),
-                "{n}: manual intervention required: database {t} still down after {} (max wait {}); last probe: {} ({last_detail}). The connector stays {held}. When the database is back: curl -X PUT {url}/connectors/{n}/resume && curl -X POST '{url}/connectors/{n}/restart?includeTasks=true&onlyFailed=true'",
-                human(*elapsed),
-                human(c.max_wait_ms),
-                last_reason.map_or("none", |r| r.as_str())
+                reason = "resume_failed",
+                "{n}: needs attention (resume_failed): the resume has failed for {} (last: {error}); the connector stays {held}. Check that it still exists and that --connect-url is the REST root, then: {resume} && {restart}",
+                human(*after)
             );
         }
         Event::HandedBack { state, elapsed } => {
@@ -271,62 +325,6 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
     }
 }
 
-/// A `curl` command line a human can paste into a POSIX shell and that does exactly what it
-/// says: every path segment (a connector name) and every query key and value is
-/// percent-encoded, and the whole URL is one single-quoted shell word (a `'` inside, which can
-/// only come from `base_url`, is written `'\''`). So a name such as
-/// `a'; touch /tmp/pwned; echo '` or one with a space, `/`, `%`, a newline or any non-ASCII
-/// character reaches Kafka Connect as that name, and the shell runs nothing else.
-///
-/// `curl("PUT", "http://connect:8083", &["connectors", "orders v2/eu", "resume"], &[])` is
-/// `curl -X PUT 'http://connect:8083/connectors/orders%20v2%2Feu/resume'`.
-pub fn curl(
-    method: &str,
-    base_url: &str,
-    path_segments: &[&str],
-    query: &[(&str, &str)],
-) -> String {
-    let mut url = base_url.trim_end_matches('/').to_string();
-    for s in path_segments {
-        url.push('/');
-        url.push_str(&percent_encode(s));
-    }
-    for (i, (k, v)) in query.iter().enumerate() {
-        url.push(if i == 0 { '?' } else { '&' });
-        url.push_str(&percent_encode(k));
-        url.push('=');
-        url.push_str(&percent_encode(v));
-    }
-    format!("curl -X {} {}", shell_word(method), single_quoted(&url))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, so the result is one path
-/// segment (or one query key or value) whatever it holds.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// One shell word: as is when it holds only letters and digits, else single-quoted.
-fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return s.to_string();
-    }
-    single_quoted(s)
-}
-
-/// `'s'`, with every `'` in it written `'\''` (close the quote, an escaped quote, reopen).
-fn single_quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod human_tests {
     use super::human;
@@ -358,120 +356,6 @@ mod human_tests {
             (u64::MAX, "213503982334d 14h"),
         ] {
             assert_eq!(human(ms), text, "{ms} ms");
-        }
-    }
-}
-
-#[cfg(test)]
-mod curl_tests {
-    use super::*;
-
-    /// Runs `cmd` in `sh` with `curl` replaced by a function that prints each argument it
-    /// gets, NUL-terminated, and returns those arguments.
-    fn shell_args(cmd: &str) -> Vec<String> {
-        let syntax = std::process::Command::new("sh")
-            .args(["-n", "-c", cmd])
-            .output()
-            .unwrap();
-        assert!(syntax.status.success(), "sh -n rejects {cmd:?}");
-        let marker =
-            std::env::temp_dir().join(format!("cdc-sentinel-pwned-{}", std::process::id()));
-        let script = format!("curl() {{ printf '%s\\0' \"$@\"; }}\n{cmd}\n");
-        let out = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .env("PWNED", &marker)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!marker.exists(), "{cmd:?} ran something else");
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .split_terminator('\0')
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' {
-                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            } else {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn the_documented_example() {
-        assert_eq!(
-            curl(
-                "PUT",
-                "http://connect:8083",
-                &["connectors", "orders v2/eu", "resume"],
-                &[]
-            ),
-            "curl -X PUT 'http://connect:8083/connectors/orders%20v2%2Feu/resume'"
-        );
-    }
-
-    #[test]
-    fn hostile_names_reach_the_shell_as_one_argument_equal_to_the_url() {
-        let names = [
-            "orders v2/eu",
-            "a'; touch \"$PWNED\"; echo '",
-            "a\"; touch \"$PWNED\"; echo \"",
-            "$(touch \"$PWNED\")",
-            "`touch $PWNED`",
-            "line one\nline two\r\n",
-            "100% done %41",
-            "zürich-订单-🚀",
-            "back\\slash & pipe | semi ; glob * ? [x] ~home",
-            "'",
-            "",
-        ];
-        for base in [
-            "http://connect:8083",
-            "https://connect.example:8443/kafka-connect/",
-            "http://it's:8083",
-        ] {
-            for name in names {
-                let cmd = curl(
-                    "POST",
-                    base,
-                    &["connectors", name, "restart"],
-                    &[("includeTasks", "true"), ("onlyFailed", "true")],
-                );
-                assert!(!cmd.contains('\n'), "one line: {cmd:?}");
-                let args = shell_args(&cmd);
-                assert_eq!(args.len(), 3, "{cmd:?} -> {args:?}");
-                assert_eq!(&args[..2], ["-X", "POST"], "{cmd:?}");
-                let url = &args[2];
-                let base = base.trim_end_matches('/');
-                let rest = url.strip_prefix(base).unwrap_or_else(|| panic!("{url:?}"));
-                let (path, query) = rest.split_once('?').unwrap();
-                let segs: Vec<String> = path.split('/').skip(1).map(decode).collect();
-                assert_eq!(segs, ["connectors", name, "restart"], "{cmd:?}");
-                assert_eq!(query, "includeTasks=true&onlyFailed=true");
-                // what reqwest would send: the same segments
-                if !base.contains('\'') {
-                    let parsed = reqwest::Url::parse(url).unwrap();
-                    let sent: Vec<String> = parsed.path_segments().unwrap().map(decode).collect();
-                    assert!(
-                        sent.ends_with(&["connectors".into(), name.into(), "restart".into()]),
-                        "{sent:?}"
-                    );
-                }
-            }
         }
     }
 }

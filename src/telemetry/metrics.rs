@@ -18,13 +18,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use cdc_sentinel_probe::{ProbeResult, Reason};
 
 use super::table::ConnectOp;
-use crate::core::{Action, ActionStatus, ConnState, HoldReason, Outcome, Phase, RecordReason};
+use crate::core::{
+    Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase, RecordReason,
+};
 
 /// What the metrics need to know of one connector after a poll.
 #[derive(Debug, Clone)]
 pub struct ConnectorView {
     pub name: String,
     pub state: ConnState,
+    /// The state's own name when it is none of the known ones (`DEGRADED`).
+    pub state_name: Option<String>,
     /// Task counts per state, in the order of [`ConnState::KNOWN`].
     pub tasks: [u32; ConnState::KNOWN.len()],
     pub selected: bool,
@@ -38,6 +42,8 @@ pub struct ConnectorView {
     pub attempts: u32,
     /// A maintenance window applies to the connector now.
     pub maintenance: bool,
+    /// How the agent acts on it.
+    pub manager: Manager,
 }
 
 /// A histogram with fixed bounds: cumulative counts per bucket, sum, count.
@@ -94,6 +100,11 @@ pub(crate) struct Process {
     pub connect_requests: BTreeMap<(String, ConnectOp), Histogram>,
     /// By outcome; `None` for outcomes this agent cannot produce (`dry_run` without --dry-run).
     pub recovery_duration: [Option<Histogram>; Outcome::COUNT],
+    pub leader: bool,
+    leader_known: bool,
+    pub leader_changes: u64,
+    pub state_store_up: bool,
+    pub unrecorded_holds: u64,
 }
 
 /// Counters of one connector.
@@ -114,6 +125,8 @@ pub(crate) struct TargetSeries {
     pub duration: Histogram,
     /// Per reason, indexed by [`Reason::index`] (the `ok` slot stays 0).
     pub failures: [u64; Reason::COUNT],
+    /// The agent cannot see it while connectors on it run (`None`: not judged).
+    pub blind: Option<bool>,
 }
 
 /// The latest poll's connectors, with their names already escaped for the exposition.
@@ -154,6 +167,11 @@ impl Metrics {
                 connect_last_success_s: 0.0,
                 connect_requests: BTreeMap::new(),
                 recovery_duration,
+                leader: false,
+                leader_known: false,
+                leader_changes: 0,
+                state_store_up: true,
+                unrecorded_holds: 0,
             })),
             snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
             counters: Arc::new(Mutex::new(BTreeMap::new())),
@@ -217,6 +235,25 @@ impl Metrics {
         }
     }
 
+    /// Whether this agent leads (acts); a change counts in `leader_changes_total`.
+    pub fn leader(&self, leads: bool) {
+        let mut p = lock(&self.process);
+        // The first report is where the agent starts from, not a change.
+        if p.leader_known && p.leader != leads {
+            p.leader_changes += 1;
+        }
+        p.leader_known = true;
+        p.leader = leads;
+    }
+
+    pub fn state_store(&self, up: bool) {
+        lock(&self.process).state_store_up = up;
+    }
+
+    pub fn unrecorded_holds(&self, n: u64) {
+        lock(&self.process).unrecorded_holds = n;
+    }
+
     pub fn task_failed(&self, connector: &str, n: u64) {
         self.count(connector, |c| c.task_failures += n);
     }
@@ -232,6 +269,13 @@ impl Metrics {
             t.last_success_s = Some(now_ms as f64 / 1000.0);
         } else {
             t.failures[r.reason.index()] += 1;
+        }
+    }
+
+    /// Whether the agent cannot see a target while connectors on it run.
+    pub fn probe_blind(&self, target: &str, blind: bool) {
+        if let Some(t) = lock(&self.targets).get_mut(target) {
+            t.blind = Some(blind);
         }
     }
 
@@ -280,6 +324,7 @@ impl TargetSeries {
             last_success_s: None,
             duration: Histogram::new(PROBE_BUCKETS),
             failures: [0; Reason::COUNT],
+            blind: None,
         }
     }
 }

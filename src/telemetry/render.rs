@@ -11,7 +11,7 @@ use cdc_sentinel_probe::Reason;
 
 use super::metrics::{lock, ConnectorCounters, Histogram, Metrics, Snapshot, TargetSeries};
 use super::table::{self as t, MetricDef};
-use crate::core::{Action, ActionStatus, ConnState, HoldReason, Outcome, Phase};
+use crate::core::{Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase};
 
 /// The size of a streamed scrape's chunks: a 10,000-connector exposition (37 MiB) is ~600 of
 /// them, and a scrape holds only a few at a time.
@@ -127,6 +127,14 @@ fn render_process(p: &super::metrics::Process, out: &mut String) {
         labels.push('"');
         histogram(out, t::CONNECT_REQUEST_DURATION.name, &labels, h);
     }
+    t::LEADER.header(out);
+    plain(out, t::LEADER.name, p.leader as u8);
+    t::LEADER_CHANGES.header(out);
+    plain(out, t::LEADER_CHANGES.name, p.leader_changes);
+    t::STATE_STORE_UP.header(out);
+    plain(out, t::STATE_STORE_UP.name, p.state_store_up as u8);
+    t::UNRECORDED_HOLDS.header(out);
+    plain(out, t::UNRECORDED_HOLDS.name, p.unrecorded_holds);
     t::RECOVERY_DURATION.header(out);
     for o in Outcome::ALL {
         if let Some(h) = &p.recovery_duration[o.index()] {
@@ -213,6 +221,15 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut Out) {
                 Some(("reason", reason.as_str())),
             );
             s.failures[reason.index()].push(out);
+            out.push('\n');
+        }
+        out.row();
+    }
+    t::PROBE_BLIND.header(out);
+    for (l, s) in all() {
+        if let Some(b) = s.blind {
+            target_line(out, t::PROBE_BLIND.name, l, None);
+            (b as u8).push(out);
             out.push('\n');
         }
         out.row();
@@ -396,6 +413,10 @@ fn render_connectors(snap: &Snapshot, out: &mut Out) {
                 (v.state == s) as u8,
             );
         }
+        // A state a newer Kafka reports, under its own name.
+        if let Some(other) = &v.state_name {
+            line(out, t::CONNECTOR_STATE.name, n, &[("state", other)], 1u8);
+        }
         out.row();
     }
     t::CONNECTOR_TASKS.header(out);
@@ -475,6 +496,19 @@ fn render_connectors(snap: &Snapshot, out: &mut Out) {
     gauge_per_connector(out, &t::MAINTENANCE_ACTIVE, selected(), |v| {
         Some(v.maintenance as u8 as f64)
     });
+    t::CONNECTOR_MANAGED_BY.header(out);
+    for (v, n) in selected() {
+        for m in Manager::ALL {
+            line(
+                out,
+                t::CONNECTOR_MANAGED_BY.name,
+                n,
+                &[("manager", m.as_str())],
+                (v.manager == *m) as u8,
+            );
+        }
+        out.row();
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ fn label_values_are_escaped() {
     m.set_connectors(vec![ConnectorView {
         name: "we\"ird\\name\n".into(),
         state: ConnState::Running,
+        state_name: None,
         tasks: [0, 1, 0, 0, 0, 0],
         selected: true,
         target: Some("db:1521".into()),
@@ -39,6 +40,7 @@ fn label_values_are_escaped() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance: false,
+        manager: crate::core::Manager::Rest,
     }]);
     let text = m.render();
     assert!(
@@ -56,6 +58,7 @@ fn maintenance_active_for_every_selected_connector() {
     let view = |name: &str, selected: bool, maintenance: bool| ConnectorView {
         name: name.into(),
         state: ConnState::Paused,
+        state_name: None,
         tasks: [0, 0, 1, 0, 0, 0],
         selected,
         target: Some("db:1521".into()),
@@ -66,6 +69,7 @@ fn maintenance_active_for_every_selected_connector() {
         max_wait_secs: 1800.0,
         attempts: 0,
         maintenance,
+        manager: crate::core::Manager::Rest,
     };
     m.set_connectors(vec![
         view("inv", true, true),
@@ -260,6 +264,8 @@ fn big(n: usize) -> Metrics {
                 max_wait_secs: 1800.0,
                 attempts: 0,
                 maintenance: false,
+                state_name: None,
+                manager: crate::core::Manager::Rest,
             })
             .collect(),
     );

@@ -10,7 +10,9 @@
 use cdc_sentinel_probe::Reason;
 
 use crate::core::labels::Label;
-use crate::core::{Action, ActionStatus, ConnState, HoldReason, Outcome, Phase, RecordReason};
+use crate::core::{
+    Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase, RecordReason,
+};
 
 /// A metric's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,16 @@ pub struct LabelDef {
     pub values: Option<fn() -> Vec<&'static str>>,
 }
 
+/// When a metric is in a scrape.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// In every scrape (once there is something to say: a connector, a target).
+    Always,
+    /// Only with a feature, said in words for the docs (`tests/it/metrics_doc.rs` checks these
+    /// with the feature's own tests instead).
+    When(&'static str),
+}
+
 /// One metric.
 pub struct MetricDef {
     pub name: &'static str,
@@ -47,6 +59,7 @@ pub struct MetricDef {
     /// The meaning, for docs/metrics.md and the README (Markdown).
     pub doc: &'static str,
     pub labels: &'static [LabelDef],
+    pub presence: Presence,
 }
 
 impl MetricDef {
@@ -105,6 +118,10 @@ pub enum ConnectOp {
     List,
     /// `GET /`
     Root,
+    /// `GET /health`
+    Health,
+    /// `GET /connectors/{n}/status`
+    Status,
     Pause,
     Resume,
     Stop,
@@ -130,6 +147,7 @@ pub const BUILD_INFO: MetricDef = MetricDef {
     help: "The running build; always 1.",
     doc: "always 1; the running build",
     labels: &[open("revision"), open("version")],
+    presence: Presence::Always,
 };
 pub const DRY_RUN: MetricDef = MetricDef {
     name: "cdc_sentinel_dry_run",
@@ -137,6 +155,7 @@ pub const DRY_RUN: MetricDef = MetricDef {
     help: "1 when started with --dry-run (actions are logged and counted, never sent).",
     doc: "1 when started with `--dry-run` (actions are logged and counted with `result=\"dry_run\"`, never sent)",
     labels: &[],
+    presence: Presence::Always,
 };
 pub const CONNECT_UP: MetricDef = MetricDef {
     name: "cdc_sentinel_connect_up",
@@ -145,6 +164,7 @@ pub const CONNECT_UP: MetricDef = MetricDef {
     doc:
         "1 if the last poll of Kafka Connect succeeded (HTTP 200 and a well-formed answer), else 0",
     labels: &[],
+    presence: Presence::Always,
 };
 pub const CONNECT_LAST_SUCCESS: MetricDef = MetricDef {
     name: "cdc_sentinel_connect_last_success_timestamp_seconds",
@@ -152,6 +172,7 @@ pub const CONNECT_LAST_SUCCESS: MetricDef = MetricDef {
     help: "Unix time of the last successful poll of Kafka Connect.",
     doc: "Unix time of the last successful poll",
     labels: &[],
+    presence: Presence::Always,
 };
 pub const CONNECT_REQUEST_DURATION: MetricDef = MetricDef {
     name: "cdc_sentinel_connect_request_duration_seconds",
@@ -159,13 +180,15 @@ pub const CONNECT_REQUEST_DURATION: MetricDef = MetricDef {
     help: "Kafka Connect REST calls by operation and HTTP status (or error).",
     doc: "every Kafka Connect REST call; `code` is the HTTP status or `error` (no answer)",
     labels: &[open("code"), closed("operation", ConnectOp::names)],
+    presence: Presence::Always,
 };
 pub const CONNECTOR_STATE: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_state",
     kind: Kind::Gauge,
     help: "1 for the connector's current Kafka Connect state, 0 for the others.",
-    doc: "1 for the connector's current Kafka Connect state, 0 for each other state",
+    doc: "1 for the connector's current Kafka Connect state, 0 for each other state; a state a newer Kafka reports that is none of these is exported under its own name (1)",
     labels: &[CONNECTOR, closed("state", states)],
+    presence: Presence::Always,
 };
 pub const CONNECTOR_TASKS: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_tasks",
@@ -173,6 +196,7 @@ pub const CONNECTOR_TASKS: MetricDef = MetricDef {
     help: "Number of the connector's tasks in each state.",
     doc: "number of the connector's tasks in each state (zeros included)",
     labels: &[CONNECTOR, closed("state", states)],
+    presence: Presence::Always,
 };
 pub const TASK_FAILURES: MetricDef = MetricDef {
     name: "cdc_sentinel_task_failures_total",
@@ -180,6 +204,7 @@ pub const TASK_FAILURES: MetricDef = MetricDef {
     help: "Transitions of a task or the connector into FAILED observed.",
     doc: "transitions of a task (or the connector) into FAILED that the agent observed",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const CONNECTOR_TARGET_INFO: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_target_info",
@@ -187,6 +212,7 @@ pub const CONNECTOR_TARGET_INFO: MetricDef = MetricDef {
     help: "1; the database target probed for this connector.",
     doc: "1; the database target the agent probes for this connector",
     labels: &[CONNECTOR, TARGET],
+    presence: Presence::Always,
 };
 pub const CONNECTOR_SELECTED: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_selected",
@@ -194,6 +220,7 @@ pub const CONNECTOR_SELECTED: MetricDef = MetricDef {
     help: "1 if the agent acts on this connector (--connector/--include/--exclude), else 0.",
     doc: "1 if the agent acts on the connector (`--connector`, `--include`, `--exclude`, `ignore` in the config file), 0 if it only watches it; present for every connector Kafka Connect lists",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const CONNECTOR_TARGET_UNKNOWN: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_target_unknown",
@@ -201,6 +228,7 @@ pub const CONNECTOR_TARGET_UNKNOWN: MetricDef = MetricDef {
     help: "1 when no database target could be found for a selected connector.",
     doc: "1 when no database target could be found for a selected connector (no `--db`, nothing in its config, nothing in the config file); the agent will not act on it",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const PROBE_SUCCESS: MetricDef = MetricDef {
     name: "cdc_sentinel_probe_success",
@@ -208,6 +236,7 @@ pub const PROBE_SUCCESS: MetricDef = MetricDef {
     help: "1 if the last probe of the target succeeded, else 0.",
     doc: "1 if the last probe of the target succeeded, else 0",
     labels: &[TARGET],
+    presence: Presence::Always,
 };
 pub const PROBE_DURATION: MetricDef = MetricDef {
     name: "cdc_sentinel_probe_duration_seconds",
@@ -215,6 +244,7 @@ pub const PROBE_DURATION: MetricDef = MetricDef {
     help: "Duration of each database probe.",
     doc: "duration of each probe",
     labels: &[TARGET],
+    presence: Presence::Always,
 };
 pub const PROBE_LAST_SUCCESS: MetricDef = MetricDef {
     name: "cdc_sentinel_probe_last_success_timestamp_seconds",
@@ -222,6 +252,7 @@ pub const PROBE_LAST_SUCCESS: MetricDef = MetricDef {
     help: "Unix time of the last successful probe of the target.",
     doc: "Unix time of the last successful probe (absent until one succeeded)",
     labels: &[TARGET],
+    presence: Presence::Always,
 };
 pub const PROBE_FAILURES: MetricDef = MetricDef {
     name: "cdc_sentinel_probe_failures_total",
@@ -229,6 +260,7 @@ pub const PROBE_FAILURES: MetricDef = MetricDef {
     help: "Failed probes by reason.",
     doc: "failed probes by reason (zeros included)",
     labels: &[TARGET, closed("reason", failure_reasons)],
+    presence: Presence::Always,
 };
 pub const PROBE_LAST_REASON: MetricDef = MetricDef {
     name: "cdc_sentinel_probe_last_reason",
@@ -236,13 +268,23 @@ pub const PROBE_LAST_REASON: MetricDef = MetricDef {
     help: "1 for the reason of the target's most recent probe.",
     doc: "1 for the reason of the target's most recent probe (`ok` or one of the failure reasons), 0 for the others",
     labels: &[TARGET, closed("reason", Reason::names)],
+    presence: Presence::Always,
+};
+pub const PROBE_BLIND: MetricDef = MetricDef {
+    name: "cdc_sentinel_probe_blind",
+    kind: Kind::Gauge,
+    help: "1 while the agent cannot see the target while connectors on it read RUNNING.",
+    doc: "1 while the target's probes fail in a way that says the agent cannot see it (`dns`, `protocol_error`, or never answered since the agent started) while selected connectors on it read RUNNING: the agent starts no hold on such failures (Debezium reading RUNNING means Connect reaches the database); 0 otherwise. Present for targets of running connectors",
+    labels: &[TARGET],
+    presence: Presence::Always,
 };
 pub const MANAGED: MetricDef = MetricDef {
     name: "cdc_sentinel_managed",
     kind: Kind::Gauge,
-    help: "1 while the agent holds the connector (it will resume it).",
-    doc: "1 while the agent holds the connector (it paused/stopped it and will resume it)",
+    help: "1 while a hold of the agent's is in effect on the connector.",
+    doc: "1 while a hold of the agent's is in effect (it paused/stopped the connector and will resume it); 0 while it only tries to hold it, or after it gave up",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const RECOVERY_ACTIVE: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_active",
@@ -250,6 +292,7 @@ pub const RECOVERY_ACTIVE: MetricDef = MetricDef {
     help: "1 while the connector is in a recovery.",
     doc: "1 while the connector is in a recovery (phase `holding`, `waiting`, `resuming`, `verifying` or `timed_out`)",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const RECOVERY_PHASE: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_phase",
@@ -257,6 +300,7 @@ pub const RECOVERY_PHASE: MetricDef = MetricDef {
     help: "1 for the connector's current recovery phase, 0 for the others.",
     doc: "1 for the connector's current phase, 0 for the others",
     labels: &[CONNECTOR, closed("phase", Phase::names)],
+    presence: Presence::Always,
 };
 pub const RECOVERY_INFO: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_info",
@@ -264,6 +308,7 @@ pub const RECOVERY_INFO: MetricDef = MetricDef {
     help: "1 while the phase is not watching: the target and why.",
     doc: "1 while the phase is not `watching`: why. Recoveries: `task_failed` (a FAILED task/connector with an availability trace), `probe_failed` (`--down-after` failed probes while RUNNING), `maintenance` (held for a planned maintenance window: from its start until the database is back after its end). Phase `needs_attention`: the other reasons",
     labels: &[CONNECTOR, TARGET, closed("reason", RecordReason::names)],
+    presence: Presence::Always,
 };
 pub const RECOVERY_STARTED: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_started_timestamp_seconds",
@@ -271,6 +316,7 @@ pub const RECOVERY_STARTED: MetricDef = MetricDef {
     help: "Unix time the current recovery started.",
     doc: "Unix time the current recovery started (absent when not in recovery)",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const RECOVERY_MAX_WAIT: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_max_wait_seconds",
@@ -278,6 +324,7 @@ pub const RECOVERY_MAX_WAIT: MetricDef = MetricDef {
     help: "The maximum wait that applies to the connector.",
     doc: "the maximum wait that applies to the connector (`--max-wait` or its per-connector override)",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const RECOVERY_RESUME_ATTEMPTS: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_resume_attempts",
@@ -285,6 +332,7 @@ pub const RECOVERY_RESUME_ATTEMPTS: MetricDef = MetricDef {
     help: "Resume attempts made in the current recovery.",
     doc: "resume attempts made in the current recovery (0 until the first)",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const RECOVERIES_STARTED: MetricDef = MetricDef {
     name: "cdc_sentinel_recoveries_started_total",
@@ -292,6 +340,7 @@ pub const RECOVERIES_STARTED: MetricDef = MetricDef {
     help: "Recoveries started (the agent decided to hold the connector).",
     doc: "recoveries started (the agent decided to hold the connector; zeros included)",
     labels: &[CONNECTOR, closed("reason", HoldReason::names)],
+    presence: Presence::Always,
 };
 pub const RECOVERY_DURATION: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_duration_seconds",
@@ -299,6 +348,7 @@ pub const RECOVERY_DURATION: MetricDef = MetricDef {
     help: "Duration of finished recoveries by outcome.",
     doc: "duration of finished recoveries (every outcome present from the start with count 0, `dry_run` only under `--dry-run`): `recovered`, `timed_out_recovered` (`--after-timeout resume`), `handed_back` (a human resumed it), `deleted` (connector deleted while held), `needs_attention` (failed again in a way waiting cannot fix)",
     labels: &[closed("outcome", Outcome::names)],
+    presence: Presence::Always,
 };
 pub const RECOVERY_TIMEOUTS: MetricDef = MetricDef {
     name: "cdc_sentinel_recovery_timeouts_total",
@@ -306,6 +356,7 @@ pub const RECOVERY_TIMEOUTS: MetricDef = MetricDef {
     help: "Recoveries that reached the maximum wait.",
     doc: "recoveries that reached `--max-wait` (phase `timed_out`)",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const MAINTENANCE_ACTIVE: MetricDef = MetricDef {
     name: "cdc_sentinel_maintenance_active",
@@ -313,6 +364,7 @@ pub const MAINTENANCE_ACTIVE: MetricDef = MetricDef {
     help: "1 while a maintenance window applies to the connector.",
     doc: "1 while a maintenance window (`--maintenance`, `[[maintenance]]` in the config file) applies to the connector, else 0; present for every selected connector. The connector may stay held after the window (reason `maintenance`) until its database is back; for a maintenance hold `--max-wait` counts from the window's end",
     labels: &[CONNECTOR],
+    presence: Presence::Always,
 };
 pub const ACTIONS: MetricDef = MetricDef {
     name: "cdc_sentinel_actions_total",
@@ -324,7 +376,114 @@ pub const ACTIONS: MetricDef = MetricDef {
         closed("action", Action::names),
         closed("result", ActionStatus::names),
     ],
+    presence: Presence::Always,
 };
+
+pub const LEADER: MetricDef = MetricDef {
+    name: "cdc_sentinel_leader",
+    kind: Kind::Gauge,
+    help: "1 on the agent that leads (acts), 0 on standbys.",
+    doc: "1 on the agent of a Kafka Connect cluster that leads (the only one that acts), 0 on standbys; a sole agent with a state file leads",
+    labels: &[],
+    presence: Presence::Always,
+};
+pub const LEADER_CHANGES: MetricDef = MetricDef {
+    name: "cdc_sentinel_leader_changes_total",
+    kind: Kind::Counter,
+    help: "Times this agent became or stopped being the leader.",
+    doc: "transitions of this agent into or out of leadership",
+    labels: &[],
+    presence: Presence::Always,
+};
+pub const STATE_STORE_UP: MetricDef = MetricDef {
+    name: "cdc_sentinel_state_store_up",
+    kind: Kind::Gauge,
+    help: "1 if the last read/write of the state store succeeded.",
+    doc: "1 if the last read or write of the state store (file or Kafka topic) succeeded, else 0",
+    labels: &[],
+    presence: Presence::Always,
+};
+pub const UNRECORDED_HOLDS: MetricDef = MetricDef {
+    name: "cdc_sentinel_unrecorded_holds",
+    kind: Kind::Gauge,
+    help: "PAUSED/STOPPED connectors with no hold record.",
+    doc: "selected connectors PAUSED or STOPPED with no hold record: a human's holds, or holds whose records were lost (the agent never resumes them)",
+    labels: &[],
+    presence: Presence::Always,
+};
+pub const CONNECTOR_MANAGED_BY: MetricDef = MetricDef {
+    name: "cdc_sentinel_connector_managed_by",
+    kind: Kind::Gauge,
+    help: "1 for how the agent acts on the connector.",
+    doc: "1 for how the agent acts on the connector, 0 for the other: `rest` (the Kafka Connect REST API) or `strimzi` (its KafkaConnector resource's `spec.state`); present for every selected connector",
+    labels: &[CONNECTOR, closed("manager", Manager::names)],
+    presence: Presence::Always,
+};
+pub const SOURCE_OFFSET_POSITION: MetricDef = MetricDef {
+    name: "cdc_sentinel_source_offset_position",
+    kind: Kind::Gauge,
+    help: "The connector's committed source offset position.",
+    doc: "the connector's last committed source position as a number (SCN, LSN, binlog position)",
+    labels: &[CONNECTOR],
+    presence: Presence::When("for Debezium source connectors once their committed offsets were read (Kafka Connect 3.5+)"),
+};
+pub const SOURCE_OFFSET_ADVANCED: MetricDef = MetricDef {
+    name: "cdc_sentinel_source_offset_advanced_timestamp_seconds",
+    kind: Kind::Gauge,
+    help: "Unix time the committed offset last advanced.",
+    doc: "Unix time the connector's committed source offset last advanced (as seen by this agent)",
+    labels: &[CONNECTOR],
+    presence: Presence::When("for Debezium source connectors once their committed offsets were read (Kafka Connect 3.5+)"),
+};
+pub const CONNECTOR_STALLED: MetricDef = MetricDef {
+    name: "cdc_sentinel_connector_stalled",
+    kind: Kind::Gauge,
+    help: "1 if the connector is RUNNING but its offset has not advanced for --stall-after.",
+    doc: "1 while the connector reads RUNNING but its committed offset has not advanced for --stall-after although heartbeats are configured, else 0",
+    labels: &[CONNECTOR],
+    presence: Presence::When("for connectors expected to progress (heartbeats configured) on Kafka Connect 3.5+"),
+};
+pub const KUBERNETES_UP: MetricDef = MetricDef {
+    name: "cdc_sentinel_kubernetes_up",
+    kind: Kind::Gauge,
+    help: "1 if the last list/watch of KafkaConnector resources succeeded.",
+    doc: "1 if the last list or watch of KafkaConnector resources succeeded, else 0",
+    labels: &[],
+    presence: Presence::When("with --strimzi-cluster"),
+};
+pub const KUBERNETES_REQUEST_DURATION: MetricDef = MetricDef {
+    name: "cdc_sentinel_kubernetes_request_duration_seconds",
+    kind: Kind::Histogram,
+    help: "Duration of Kubernetes API requests.",
+    doc: "every Kubernetes API request; `code` is the HTTP status or `error` (no answer)",
+    labels: &[open("code"), closed("verb", KubeVerb::names)],
+    presence: Presence::When("with --strimzi-cluster"),
+};
+
+/// The Kubernetes API requests the agent times (the `verb` label).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::EnumCount,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum KubeVerb {
+    /// API discovery: which `kafka.strimzi.io` versions the server has.
+    Discover,
+    List,
+    Get,
+    Patch,
+}
+
+crate::core::labels::labels!(KubeVerb);
 
 /// Every metric, in the order of the docs.
 pub static ALL: &[&MetricDef] = &[
@@ -344,6 +503,7 @@ pub static ALL: &[&MetricDef] = &[
     &PROBE_LAST_SUCCESS,
     &PROBE_FAILURES,
     &PROBE_LAST_REASON,
+    &PROBE_BLIND,
     &MANAGED,
     &RECOVERY_ACTIVE,
     &RECOVERY_PHASE,
@@ -356,6 +516,16 @@ pub static ALL: &[&MetricDef] = &[
     &RECOVERY_TIMEOUTS,
     &MAINTENANCE_ACTIVE,
     &ACTIONS,
+    &CONNECTOR_MANAGED_BY,
+    &UNRECORDED_HOLDS,
+    &LEADER,
+    &LEADER_CHANGES,
+    &STATE_STORE_UP,
+    &SOURCE_OFFSET_POSITION,
+    &SOURCE_OFFSET_ADVANCED,
+    &CONNECTOR_STALLED,
+    &KUBERNETES_UP,
+    &KUBERNETES_REQUEST_DURATION,
 ];
 
 /// The Markdown table of docs/metrics.md and the README.
@@ -369,6 +539,9 @@ pub fn markdown_table() -> String {
                 let v: Vec<String> = values().iter().map(|v| format!("`{v}`")).collect();
                 meaning.push_str(&format!("; `{}`: {}", l.name, v.join(", ")));
             }
+        }
+        if let Presence::When(w) = m.presence {
+            meaning.push_str(&format!(" (only {w})"));
         }
         s.push_str(&format!(
             "| `{}` | {} | {} | {} |\n",

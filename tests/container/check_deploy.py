@@ -2,7 +2,10 @@
 """Checks the deployment examples under deploy/ for the mistakes that would bite a user:
 flags the agent does not accept, probes on the wrong paths, a state file on a throw-away
 volume, a root or writable container, a password in plain env, ports open beyond 127.0.0.1,
-config files mounted from paths that do not exist, a PodMonitor that selects nothing.
+config files mounted from paths that do not exist, a PodMonitor that selects nothing, and for
+deploy/kubernetes/strimzi/ a Role wider or narrower than what the agent uses (get, list, patch
+on kafkaconnectors), a binding to another service account, no token mounted, a NetworkPolicy
+that does not admit the agent to the Connect pods' 8083, flags that disagree.
 
     check_deploy.py REPO [--agent PATH_TO_CDC_SENTINEL_BINARY]
 
@@ -193,15 +196,18 @@ def pod_specs(doc):
         yield {"metadata": doc.get("metadata"), "spec": doc.get("spec")}, doc
 
 
-def check_kubernetes(repo, agent):
+def check_kubernetes(repo, agent, subdir="", strimzi=False):
+    """One set of manifests: deploy/kubernetes/*.yaml, or deploy/kubernetes/strimzi/*.yaml
+    (strimzi=True: no Connect password needed, the Kubernetes API access checked as well)."""
+    where_dir = "/".join(p for p in ("deploy/kubernetes", subdir) if p)
     docs = []
-    for fn in sorted(glob.glob(os.path.join(repo, "deploy", "kubernetes", "*.yaml"))):
+    for fn in sorted(glob.glob(os.path.join(repo, "deploy", "kubernetes", subdir, "*.yaml"))):
         with open(fn) as f:
             for d in yaml.safe_load_all(f):
                 if d:
                     docs.append((os.path.relpath(fn, repo), d))
     if not docs:
-        problem("deploy/kubernetes", "no manifests")
+        problem(where_dir, "no manifests")
         return
     secrets = {(d["metadata"]["name"], k) for _, d in docs if d.get("kind") == "Secret" for k in (d.get("stringData") or d.get("data") or {})}
     agent_pods = []
@@ -246,7 +252,11 @@ def check_kubernetes(repo, agent):
                         if "PASSWORD" in e["name"] and "value" in e:
                             problem(where, f"{e['name']} given in plain text; use a secretKeyRef")
                         env[e["name"]] = str(e.get("value", ""))
-                if "CDC_SENTINEL_CONNECT_PASSWORD" not in env or env["CDC_SENTINEL_CONNECT_PASSWORD"] != "from-secret":
+                # Strimzi's Connect REST API has no authentication of its own: a password is
+                # optional there, but never in plain text.
+                if strimzi and "CDC_SENTINEL_CONNECT_PASSWORD" not in env:
+                    pass
+                elif "CDC_SENTINEL_CONNECT_PASSWORD" not in env or env["CDC_SENTINEL_CONNECT_PASSWORD"] != "from-secret":
                     problem(where, "CDC_SENTINEL_CONNECT_PASSWORD does not come from a Secret")
                 # The state must outlive the pod: a PVC (claim or claim template), not emptyDir.
                 mount = next((m for m in c.get("volumeMounts") or [] if m.get("mountPath") == "/var/lib/cdc-sentinel"), None)
@@ -265,7 +275,7 @@ def check_kubernetes(repo, agent):
                         problem(where, "a standalone agent needs strategy Recreate (old pod writes state before new reads it)")
                 check_config(agent, where, args, {k: ("x" if v == "from-secret" else v) for k, v in env.items()})
     if not agent_pods:
-        problem("deploy/kubernetes", "no cdc-sentinel container in any workload")
+        problem(where_dir, "no cdc-sentinel container in any workload")
     for fn, d in docs:
         if d.get("kind") != "PodMonitor":
             continue
@@ -287,6 +297,108 @@ def check_kubernetes(repo, agent):
         for ep in eps:
             if ep.get("port") != "metrics" or ep.get("path", "/metrics") != "/metrics":
                 problem(fn, f"endpoint {ep} is not port metrics, path /metrics")
+        if strimzi:
+            pm_ns = d["metadata"].get("namespace")
+            names = ((d["spec"].get("namespaceSelector") or {}).get("matchNames")) or [pm_ns]
+            for _, _, o in agent_pods:
+                if o["metadata"].get("namespace") not in names:
+                    problem(fn, f"the PodMonitor (namespace {pm_ns}) does not look in the agent's namespace {o['metadata'].get('namespace')}")
+    if strimzi:
+        check_strimzi(repo, where_dir, docs, agent_pods)
+
+
+def arg_value(args, flag):
+    """--flag=value or --flag value."""
+    for i, a in enumerate(args):
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def check_strimzi(repo, where_dir, docs, agent_pods):
+    """The Strimzi layout: the agent's service account may get, list and patch
+    kafkaconnectors in the KafkaConnect's namespace and nothing else; the NetworkPolicy admits
+    exactly the agent to the Connect pods' REST port; the flags agree with each other."""
+    by_kind = {}
+    for fn, d in docs:
+        by_kind.setdefault(d.get("kind"), []).append((fn, d))
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        for fn, d in by_kind.get(kind, []):
+            problem(fn, f"{kind}/{d['metadata']['name']}: the agent needs nothing cluster-wide")
+    deployments = [(l, c, o) for l, c, o in agent_pods if o["kind"] == "Deployment"]
+    if len(deployments) != 1:
+        problem(where_dir, f"want exactly one agent Deployment, found {len(deployments)}")
+        return
+    labels, c, dep = deployments[0]
+    where = f"{where_dir} Deployment/{dep['metadata']['name']}"
+    agent_ns = dep["metadata"].get("namespace")
+    pod = dep["spec"]["template"]["spec"]
+    args = [str(a) for a in c.get("args") or []]
+    cluster = arg_value(args, "--strimzi-cluster")
+    target_ns = arg_value(args, "--strimzi-namespace") or agent_ns
+    if not cluster:
+        problem(where, "no --strimzi-cluster: the agent would pause through REST and the operator would undo it")
+        return
+    url = arg_value(args, "--connect-url") or ""
+    m = re.match(r"^http://([^/:]+):8083/?$", url)
+    host = m.group(1) if m else ""
+    allowed = {f"{cluster}-connect-api.{target_ns}", f"{cluster}-connect-api.{target_ns}.svc",
+               f"{cluster}-connect-api.{target_ns}.svc.cluster.local"}
+    if target_ns == agent_ns:
+        allowed.add(f"{cluster}-connect-api")
+    if host not in allowed:
+        problem(where, f"--connect-url={url!r} is not Strimzi's REST service of {cluster} (http://{cluster}-connect-api:8083)")
+    if pod.get("automountServiceAccountToken") is False:
+        problem(where, "automountServiceAccountToken: false, but the agent needs its token for the Kubernetes API")
+    sa = pod.get("serviceAccountName")
+    if not sa or sa == "default":
+        problem(where, "no serviceAccountName: the Role must be bound to the agent's own service account")
+    if not any(d["metadata"]["name"] == sa and d["metadata"].get("namespace") == agent_ns for _, d in by_kind.get("ServiceAccount", [])):
+        problem(where, f"ServiceAccount {agent_ns}/{sa} is not defined")
+    # The Role: exactly what the code uses (strimzi/src/client.rs: list, get, patch).
+    roles = {d["metadata"]["name"]: (fn, d) for fn, d in by_kind.get("Role", []) if d["metadata"].get("namespace") == target_ns}
+    bound = []
+    for fn, rb in by_kind.get("RoleBinding", []):
+        if rb["metadata"].get("namespace") != target_ns:
+            continue
+        subj = [s for s in rb.get("subjects") or [] if s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == agent_ns]
+        ref = rb.get("roleRef") or {}
+        if subj and ref.get("kind") == "Role" and ref.get("name") in roles:
+            bound.append(roles[ref["name"]])
+    if not bound:
+        problem(where_dir, f"no RoleBinding in namespace {target_ns} binds a Role to ServiceAccount {agent_ns}/{sa}")
+    for fn, role in bound:
+        rules = role.get("rules") or []
+        want = [{"apiGroups": ["kafka.strimzi.io"], "resources": ["kafkaconnectors"], "verbs": ["get", "list", "patch"]}]
+        got = [{"apiGroups": sorted(r.get("apiGroups") or []), "resources": sorted(r.get("resources") or []), "verbs": sorted(r.get("verbs") or [])} for r in rules]
+        if got != want:
+            problem(fn, f"Role/{role['metadata']['name']} grants {got}; the agent needs exactly {want}")
+    # The NetworkPolicy: the Connect pods' 8083, from the agent's pods.
+    ok = False
+    for fn, np in by_kind.get("NetworkPolicy", []):
+        spec = np.get("spec") or {}
+        sel = (spec.get("podSelector") or {}).get("matchLabels") or {}
+        if np["metadata"].get("namespace") != target_ns or sel.get("strimzi.io/cluster") != cluster or sel.get("strimzi.io/kind") != "KafkaConnect":
+            continue
+        for rule in spec.get("ingress") or []:
+            if not any(str(p.get("port")) == "8083" for p in rule.get("ports") or []):
+                continue
+            for peer in rule.get("from") or []:
+                pl = (peer.get("podSelector") or {}).get("matchLabels") or {}
+                nl = (peer.get("namespaceSelector") or {}).get("matchLabels")
+                pods_match = pl and all(labels.get(k) == v for k, v in pl.items())
+                ns_match = (nl is None and agent_ns == target_ns) or (nl or {}).get("kubernetes.io/metadata.name") == agent_ns
+                if pods_match and ns_match:
+                    ok = True
+    if not ok:
+        problem(where_dir, f"no NetworkPolicy in {target_ns} admits the agent's pods to port 8083 of the {cluster} Connect pods")
+    # The fix the agent prints on a 403 points at this file.
+    err = os.path.join(repo, "strimzi", "src", "error.rs")
+    if os.path.exists(err) and "deploy/kubernetes/strimzi/rbac.yaml" in open(err).read() and not os.path.exists(os.path.join(repo, "deploy", "kubernetes", "strimzi", "rbac.yaml")):
+        problem(where_dir, "strimzi/src/error.rs tells users to apply deploy/kubernetes/strimzi/rbac.yaml, which does not exist")
+    notes.append(f"{where_dir}: agent in {agent_ns} holds {target_ns}/KafkaConnect {cluster} via ServiceAccount {sa} (get, list, patch kafkaconnectors)")
 
 
 # ------------------------------------------------------------------------------------------
@@ -330,6 +442,7 @@ def main():
     allow = os.environ.get("CDC_CT_ALLOW_MISSING_MOUNTS") == "1"
     check_compose(a.repo, a.agent, allow)
     check_kubernetes(a.repo, a.agent)
+    check_kubernetes(a.repo, a.agent, "strimzi", strimzi=True)
     check_systemd(a.repo, a.agent)
     for n in notes:
         print("  deploy:", n)

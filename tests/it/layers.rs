@@ -36,8 +36,8 @@ fn referenced(line: &str) -> Vec<&str> {
             out.push(name);
         }
         // `use crate::{core::X, telemetry::Y}`
-        if let Some(group) = after.strip_prefix('{') {
-            for part in group.split(['{', ',', '}']) {
+        if let Some(list) = after.strip_prefix('{') {
+            for part in list.split(['{', ',', '}']) {
                 let head = part.trim().split("::").next().unwrap_or("");
                 if rank(head).is_some() {
                     out.push(head);

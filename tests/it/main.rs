@@ -10,6 +10,7 @@ mod demo;
 mod layers;
 mod mass;
 mod metrics_doc;
+mod odd_nights;
 mod oracle_listener;
 mod probe_cli;
 mod probe_oracle;

@@ -1071,9 +1071,11 @@ async fn a_worker_still_starting_answers_html_and_the_agent_waits() {
         ConnectorSpec::oracle("boot-ora", Some(db.addr)).with_retry(RetryMode::FailFast),
     );
     let page = "<html>\n<head>\n<title>Error 404 Not Found</title>\n</head>\n<body><h2>HTTP ERROR 404 Not Found</h2>\n<table>\n<tr><th>URI:</th><td>/connectors</td></tr>\n</table>\n</body>\n</html>\n";
+    let agent = Agent::start(&sim.url(), &[]).await;
+    agent.wait_state("boot-ora", "RUNNING", 5 * S).await;
+    // The worker restarts (Jetty answers before Connect does) just as the database goes away.
     sim.inject(Route::List, Fault::Status(404, page.into()), 8);
     db.down().await;
-    let agent = Agent::start(&sim.url(), &[]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(agent.value("cdc_sentinel_connect_up", &[]).await, Some(0.0));
     assert_eq!(

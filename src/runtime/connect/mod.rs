@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::config::ConnectSettings;
 use crate::core::classify::redact;
+use crate::core::text::path_segment;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::table::ConnectOp;
 use types::{ExpandedMap, RootInfo};
@@ -246,7 +247,9 @@ impl Client {
     /// Reads are quick; actions may wait for the leader and the config topic.
     fn limit(&self, op: ConnectOp) -> Duration {
         match op {
-            ConnectOp::List | ConnectOp::Root => self.timeout,
+            ConnectOp::List | ConnectOp::Root | ConnectOp::Health | ConnectOp::Status => {
+                self.timeout
+            }
             ConnectOp::Pause | ConnectOp::Resume | ConnectOp::Stop | ConnectOp::Restart => {
                 self.action_timeout
             }
@@ -263,7 +266,10 @@ impl Client {
                     after: crate::telemetry::events::human(self.connect_timeout.as_millis() as u64),
                 };
             }
-            let is_read = matches!(op, ConnectOp::List | ConnectOp::Root);
+            let is_read = matches!(
+                op,
+                ConnectOp::List | ConnectOp::Root | ConnectOp::Health | ConnectOp::Status
+            );
             return ConnectError::Timeout {
                 url,
                 what: what.to_string(),
@@ -308,8 +314,58 @@ impl Client {
         serde_json::from_slice(&body).map_err(|e| bad_json("GET /", &body, e))
     }
 
+    /// `GET /health` (Kafka 3.9+, KIP-1017): whether the worker has finished starting.
+    pub async fn health(&self) -> Result<WorkerHealth, ConnectError> {
+        #[derive(serde::Deserialize)]
+        struct H {
+            #[serde(default)]
+            status: String,
+            #[serde(default)]
+            message: String,
+        }
+        let req = self.http.get(self.url("/health"));
+        let h = |body: &[u8]| -> H {
+            serde_json::from_slice(body).unwrap_or(H {
+                status: String::new(),
+                message: error_message(body),
+            })
+        };
+        match self.send(ConnectOp::Health, "GET /health", req).await {
+            Ok((_, body)) => {
+                let h = h(&body);
+                Ok(if h.status == "healthy" {
+                    WorkerHealth::Healthy
+                } else {
+                    WorkerHealth::NotReady(one_line(&format!("{} {}", h.status, h.message), 200))
+                })
+            }
+            // Before 3.9 there is no such resource.
+            Err(ConnectError::NotFound { .. }) => Ok(WorkerHealth::Unsupported),
+            // 503 starting, 500 unhealthy.
+            Err(ConnectError::Status {
+                status: 500 | 503,
+                message,
+                ..
+            }) => Ok(WorkerHealth::NotReady(message)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /connectors/{n}/status`: one connector's status (404 when the worker has none).
+    pub async fn status(&self, name: &str) -> Result<types::StateInfo, ConnectError> {
+        let p = Self::path(name, "/status");
+        let what = format!("GET {p}");
+        let (_, body) = self
+            .send(ConnectOp::Status, &what, self.http.get(self.url(&p)))
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
+            what,
+            detail: e.to_string(),
+        })
+    }
+
     fn path(name: &str, suffix: &str) -> String {
-        format!("/connectors/{}{}", encode_segment(name), suffix)
+        format!("/connectors/{}{}", path_segment(name), suffix)
     }
 
     pub async fn pause(&self, name: &str) -> Result<(), ConnectError> {
@@ -391,6 +447,17 @@ fn looks_like_html(body: &[u8]) -> bool {
     head.contains("<html") || head.trim_start().starts_with("<!doctype")
 }
 
+/// What `GET /health` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerHealth {
+    /// `healthy`: the worker has completed startup.
+    Healthy,
+    /// `starting` (503) or `unhealthy` (500), with the worker's own words.
+    NotReady(String),
+    /// A worker older than 3.9 has no `/health`.
+    Unsupported,
+}
+
 /// The `message` of a Kafka Connect JSON error, or a one-line summary of anything else (an HTML
 /// error page from Jetty while the worker starts, a proxy's text), redacted.
 fn error_message(body: &[u8]) -> String {
@@ -423,26 +490,12 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
-/// Percent-encodes a connector name for a path segment.
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_are_encoded_and_errors_redacted() {
-        assert_eq!(encode_segment("inv oracle/1"), "inv%20oracle%2F1");
         assert_eq!(
             error_message(br#"{"error_code":409,"message":"Cannot complete request"}"#),
             "Cannot complete request"

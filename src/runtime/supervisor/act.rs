@@ -83,7 +83,18 @@ async fn send(client: &Client, name: &str, a: Action) -> ActionResult {
         {
             ActionResult::NotFound
         }
-        Err(e) => ActionResult::Failed(e.to_string()),
+        Err(e) => match e {
+            // Refused for certain: the worker said no, or the request never left.
+            ConnectError::Refused { .. }
+            | ConnectError::Unauthorized
+            | ConnectError::Forbidden { .. }
+            | ConnectError::NotFound { .. } => ActionResult::Rejected(e.to_string()),
+            ConnectError::Status { status, .. } if (400..500).contains(&status) => {
+                ActionResult::Rejected(e.to_string())
+            }
+            // No answer, a 5xx ("Request timed out" may still be applied), a cut connection.
+            _ => ActionResult::Unknown(e.to_string()),
+        },
     }
 }
 

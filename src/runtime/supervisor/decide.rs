@@ -2,7 +2,7 @@
 //! here touches the network or the store, and nothing is logged yet: the events are reported
 //! only once the decisions are durable (stage 3).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::config::Config;
 use crate::core::{self, Decision, HoldWith, Input, Millis, Settings};
@@ -31,11 +31,13 @@ pub(crate) struct Decisions {
     pub wake_at: Option<Millis>,
 }
 
+/// `gone`: connectors missing from the listing that the supervisor confirmed deleted.
 pub(crate) fn decide(
     cfg: &Config,
     obs: &Observation,
     state: &Durable,
     board: &ProbeBoard,
+    gone: &HashSet<String>,
 ) -> Decisions {
     let now = obs.now;
     let names: BTreeSet<&String> = obs
@@ -65,6 +67,7 @@ pub(crate) fn decide(
         let input = Input {
             now,
             conn: seen.map(|s| &s.conn),
+            gone: gone.contains(name),
             target: target.as_deref(),
             probe: probe.as_ref(),
             settings: &settings,
@@ -96,9 +99,9 @@ pub(crate) fn decide(
             hold_with,
         });
     }
-    // Forget hand-backs of connectors that no longer exist.
-    next.handed_back
-        .retain(|n, _| obs.connectors.contains_key(n));
+    // Forget hand-backs of connectors confirmed deleted (not of those a restarting worker
+    // does not list yet).
+    next.handed_back.retain(|n, _| !gone.contains(n));
     Decisions {
         decided,
         next,

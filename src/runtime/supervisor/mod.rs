@@ -20,7 +20,7 @@ mod observe;
 mod publish;
 mod selection;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,10 +31,10 @@ use crate::core::classify::redact;
 use crate::core::{Action, Event, Millis};
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::types::{kafka_version, ExpandedMap};
-use crate::runtime::connect::{Client, ConnectError};
+use crate::runtime::connect::{Client, ConnectError, WorkerHealth};
 use crate::runtime::health::Health;
 use crate::runtime::probes::ProbeBoard;
-use crate::runtime::store::{Durable, Store, StoreError};
+use crate::runtime::store::{Authority, Durable, Store, StoreError};
 use crate::telemetry::events::{self, Ctx};
 use crate::telemetry::Metrics;
 
@@ -75,6 +75,14 @@ pub struct Agent {
     /// Probe count last logged per target during a recovery.
     probe_logged: HashMap<String, u64>,
     version_checked: bool,
+    /// Connectors whose unknown state was logged, and that state.
+    unknown_states_logged: HashMap<String, String>,
+    /// Targets reported as blind spots, and why.
+    blind_reported: HashMap<String, String>,
+    /// Connectors in the previous listing (a listing that shrinks sharply is a starting worker).
+    last_listed: usize,
+    /// Held connectors missing from the listing whose "keeping the hold" line was logged.
+    missing_logged: HashSet<String>,
     selection: selection::Warned,
 }
 
@@ -123,6 +131,10 @@ impl Agent {
             unknown_logged: HashSet::new(),
             last_connect_error: None,
             probe_logged: HashMap::new(),
+            last_listed: 0,
+            blind_reported: HashMap::new(),
+            unknown_states_logged: HashMap::new(),
+            missing_logged: HashSet::new(),
             selection: Default::default(),
         })
     }
@@ -195,8 +207,9 @@ impl Agent {
         self.selection.check(&self.cfg, &obs);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
+        let gone = self.confirm_gone(&obs).await;
         // 2. decide
-        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board);
+        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board, &gone);
         // 3. persist (write-ahead), then report
         self.persist(decisions.next.clone()).await?;
         self.state = decisions.next;
@@ -231,6 +244,17 @@ impl Agent {
         }
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
+        publish::unknown_states(&obs, &mut self.unknown_states_logged);
+        publish::unrecorded_holds(&obs, &self.state, &self.metrics);
+        self.metrics
+            .leader(matches!(self.store.may_act(), Authority::Act));
+        publish::blind_spots(
+            &obs,
+            &self.state,
+            &self.board,
+            &mut self.blind_reported,
+            &self.metrics,
+        );
         publish::log_probes(
             &self.state,
             &self.board,
@@ -240,6 +264,81 @@ impl Agent {
         let views = publish::views(&self.cfg, &obs, &self.state);
         publish::publish(views, now, &self.metrics, &self.diag);
         Ok(decisions.wake_at)
+    }
+
+    /// Of the connectors the agent keeps a record of but this listing lacks, those confirmed
+    /// deleted: the worker says it has completed startup (`GET /health`, 3.9+; before 3.9, the
+    /// listing must not look like a starting worker's: empty, or most connectors gone at once)
+    /// and answers 404 for the connector's own status. Anything less is blindness, not a
+    /// deletion: the records stay, nothing is sent, and one line says so.
+    async fn confirm_gone(&mut self, obs: &observe::Observation) -> HashSet<String> {
+        let listed = obs.connectors.len();
+        let previous = std::mem::replace(&mut self.last_listed, listed);
+        let missing: BTreeSet<&String> = self
+            .state
+            .connectors
+            .keys()
+            .chain(self.state.handed_back.keys())
+            .filter(|n| !obs.connectors.contains_key(*n))
+            .collect();
+        let mut gone = HashSet::new();
+        if missing.is_empty() {
+            self.missing_logged.clear();
+            return gone;
+        }
+        let shrunk = listed == 0 || (previous >= 4 && listed * 2 < previous);
+        let health = self.client.health().await;
+        let trusted = match &health {
+            Ok(WorkerHealth::Healthy) => Ok(()),
+            Ok(WorkerHealth::Unsupported) if !shrunk => Ok(()),
+            Ok(WorkerHealth::Unsupported) => Err(format!(
+                "the listing has {listed} connectors (it had {previous}): a worker starting up"
+            )),
+            Ok(WorkerHealth::NotReady(why)) => Err(format!("GET /health: {why}")),
+            Err(e) => Err(format!("GET /health failed: {e}")),
+        };
+        let mut checked = Vec::new();
+        if trusted.is_ok() {
+            // One status read per missing connector, a few at a time.
+            let mut set = tokio::task::JoinSet::new();
+            let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_ACTIONS));
+            for name in missing.iter().take(256) {
+                let client = self.client.clone();
+                let name = (*name).clone();
+                let permits = permits.clone();
+                set.spawn(async move {
+                    let _p = permits.acquire_owned().await.ok();
+                    let r = client.status(&name).await;
+                    (name, r)
+                });
+            }
+            while let Some(Ok((name, r))) = set.join_next().await {
+                match r {
+                    Err(ConnectError::NotFound { .. }) => {
+                        gone.insert(name);
+                    }
+                    other => checked.push((name, other.err().map(|e| e.to_string()))),
+                }
+            }
+        }
+        for name in &missing {
+            if gone.contains(*name) || !self.state.connectors.contains_key(*name) {
+                continue;
+            }
+            if self.missing_logged.insert((*name).clone()) {
+                let why = match &trusted {
+                    Err(w) => w.clone(),
+                    Ok(()) => match checked.iter().find(|(n, _)| n == *name) {
+                        Some((_, Some(e))) => format!("its status could not be read: {e}"),
+                        _ => "its status still answers".into(),
+                    },
+                };
+                tracing::warn!(connector = %name, "{name}: missing from Kafka Connect's listing while the agent holds it ({why}); keeping the hold: a listing alone is not a deletion");
+            }
+        }
+        self.missing_logged
+            .retain(|n| missing.contains(n) && !gone.contains(n));
+        gone
     }
 
     /// One probe loop per distinct target of the connectors it acts on (and those it holds).
@@ -279,9 +378,11 @@ impl Agent {
             return Ok(());
         }
         if let Err(e) = self.store.apply(&changes).await {
+            self.metrics.state_store(false);
             tracing::error!("{e}");
             return Err(AgentError::Store(e));
         }
+        self.metrics.state_store(true);
         self.written = next;
         Ok(())
     }

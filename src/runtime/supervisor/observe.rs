@@ -30,8 +30,10 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
     for (name, ex) in list {
         // A connector whose status is not known yet (just created) is not observed at all.
         let Some(st) = ex.status else { continue };
+        let state = ConnState::parse(&st.connector.state);
         let conn = ConnectorObs {
-            state: ConnState::parse(&st.connector.state),
+            state,
+            state_name: (state == ConnState::Unknown).then(|| st.connector.state.clone()),
             trace: st.connector.trace,
             tasks: st
                 .tasks

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use crate::config::Config;
-use crate::core::{ConnState, Millis, Phase};
+use crate::core::{ConnState, Manager, Millis, Phase};
 use crate::runtime::probes::ProbeBoard;
 use crate::runtime::store::Durable;
 use crate::telemetry::{events, ConnectorView, Metrics};
@@ -105,19 +105,96 @@ pub(crate) fn views(cfg: &Config, obs: &Observation, state: &Durable) -> Vec<Con
         views.push(ConnectorView {
             name: name.clone(),
             state: s.conn.state,
+            state_name: s.conn.state_name.clone(),
             tasks,
             selected: s.selected,
             target,
             phase: rec.map_or(Phase::Watching, |r| r.phase),
             reason: rec.map(|r| r.reason),
-            managed: rec.is_some_and(|r| r.phase.in_recovery()),
+            managed: rec.is_some_and(|r| r.hold_in_effect()),
             started_at_ms: rec.map(|r| r.started_at),
             max_wait_secs: s.settings.max_wait as f64 / 1000.0,
             attempts: rec.map_or(0, |r| r.attempts),
             maintenance: in_window,
+            manager: Manager::Rest,
         });
     }
     views
+}
+
+/// Blind spots: targets whose probes fail in a way that says the agent cannot see them (a
+/// name it cannot resolve, a peer that is not the database, never answered since start) while
+/// connectors on them read RUNNING. The core starts no hold on such failures; this makes them
+/// loud instead: `cdc_sentinel_probe_blind{target}` and one line when one appears or clears.
+pub(crate) fn blind_spots(
+    obs: &Observation,
+    state: &Durable,
+    board: &ProbeBoard,
+    reported: &mut HashMap<String, String>,
+    metrics: &Metrics,
+) {
+    let mut running: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (name, s) in &obs.connectors {
+        if !s.selected || s.conn.state != ConnState::Running || state.connectors.contains_key(name)
+        {
+            continue;
+        }
+        if let Ok(t) = &s.target {
+            running.entry(t.label()).or_default().push(name);
+        }
+    }
+    let mut now_blind = HashMap::new();
+    for (target, names) in &running {
+        let Some(p) = board.get(target) else { continue };
+        match p.blind_spot() {
+            Some(why) => {
+                now_blind.insert(target.clone(), why.to_string());
+                metrics.probe_blind(target, true);
+                if reported.get(target).map(String::as_str) != Some(why) {
+                    tracing::warn!(target = %target, reason = why, "database {target}: the agent cannot see it ({why}: {}) while {} read{} RUNNING; it will not hold them on these probe failures. Check name resolution and network policy from the agent's host: cdc-sentinel probe {}", p.last_detail, names.join(", "), if names.len() == 1 { "s" } else { "" }, target);
+                }
+            }
+            None => metrics.probe_blind(target, false),
+        }
+    }
+    for (target, why) in reported.iter() {
+        if !now_blind.contains_key(target) && running.contains_key(target) {
+            tracing::info!(target = %target, "database {target}: the agent sees it again (was: {why})");
+        }
+    }
+    *reported = now_blind;
+}
+
+/// Selected connectors PAUSED or STOPPED with no record of the agent's: a human's holds, or
+/// holds whose records were lost. The agent never resumes them.
+pub(crate) fn unrecorded_holds(obs: &Observation, state: &Durable, metrics: &Metrics) {
+    let n = obs
+        .connectors
+        .iter()
+        .filter(|(name, s)| {
+            s.selected
+                && matches!(s.conn.state, ConnState::Paused | ConnState::Stopped)
+                && !state.connectors.contains_key(*name)
+        })
+        .count();
+    metrics.unrecorded_holds(n as u64);
+}
+
+/// One line the first time a connector reports a state this agent does not know.
+pub(crate) fn unknown_states(obs: &Observation, logged: &mut HashMap<String, String>) {
+    for (name, s) in &obs.connectors {
+        if let Some(st) = &s.conn.state_name {
+            if logged.get(name) != Some(st) {
+                tracing::warn!(connector = %name, state = %st, "{name}: Kafka Connect reports state {st}, which this agent does not know; it is watched and exported as {st}, never acted upon");
+                logged.insert(name.clone(), st.clone());
+            }
+        }
+    }
+    logged.retain(|n, _| {
+        obs.connectors
+            .get(n)
+            .is_some_and(|s| s.conn.state_name.is_some())
+    });
 }
 
 /// Publishes the views to `/metrics` and the diagnostics snapshot.

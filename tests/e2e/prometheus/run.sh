@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# End to end with the real monitoring stack (issue 4): the agent against the simulated Kafka
-# Connect worker and a TCP database stand-in, scraped by a real Prometheus that evaluates
-# alerts/cdc-sentinel.rules.yml (unmodified, real `for:` durations) and alerts a real
+# End to end with the real monitoring stack (issues 4 and 15): the agent against the simulated
+# Kafka Connect worker and a TCP database stand-in, scraped by a real Prometheus that evaluates
+# the rules monitoring/generate.py renders (real `for:` durations) and alerts a real
 # Alertmanager, whose webhook this test receives. Then every dashboard query is evaluated on the
-# data the scenario produced. See scenario.py for the steps; about 2.5 minutes.
+# data the scenario produced. Two runs (see scenario.py):
+#   1. the default knobs (monitoring/config.yaml), the full scenario, about 2.5 minutes;
+#   2. tests/e2e/prometheus/custom.yaml (job kafka-connect-sidecars, runbook links on a wiki,
+#      severity names page/ticket), without the short outage, about 1.5 minutes: the page must
+#      reach the webhook with that job, severity and link.
 #
 #   bash tests/e2e/prometheus/run.sh          # from anywhere; CI runs it from the repo root
 #
 # Needs prometheus and prometheus-alertmanager (Debian packages; installed here with apt-get if
-# missing and we are root) and python3 (stdlib). Builds target/debug/cdc-sentinel when it is
-# missing or older than src/ (set CDC_SENTINEL_BIN to use another binary), and the simulator
-# target/debug/cdc-sentinel-sim (CDC_SENTINEL_SIM_BIN).
+# missing and we are root) and python3 with PyYAML. Binaries, one variable each:
+#   CDC_SENTINEL_BIN      the agent; default target/debug/cdc-sentinel
+#   CDC_SENTINEL_SIM_BIN  the simulated Kafka Connect worker (the sim crate's own binary);
+#                         default target/debug/cdc-sentinel-sim
+# both built when missing or older than their sources.
 # Exit 0 when every check passed, 1 on a failed check, 2 when a tool is missing. Last line:
-# "N passed, N failed".
+# "N passed, N failed" (both runs).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,6 +60,39 @@ if [[ -z "${CDC_SENTINEL_BIN:-}" || -z "${CDC_SENTINEL_SIM_BIN:-}" ]]; then
   export CDC_SENTINEL_SIM_BIN="${CDC_SENTINEL_SIM_BIN:-$sim}"
 fi
 
-# exec: the Python script is then the process CI signals; it stops everything it started (by
-# PID) on exit, on SIGTERM/SIGINT, and its children get SIGTERM if it is killed outright.
-exec python3 "$HERE/scenario.py" "$@"
+# Each run stops everything it started (by PID) on exit, on SIGTERM/SIGINT, and its children
+# get SIGTERM if it is killed outright. This script forwards SIGTERM/SIGINT to the run in progress.
+child=""
+trap '[[ -n "$child" ]] && kill -TERM "$child" 2>/dev/null; wait; exit 143' TERM INT
+total_passed=0
+total_failed=0
+rc=0
+run() {
+  local log
+  log=$(mktemp)
+  python3 "$HERE/scenario.py" "$@" > >(tee "$log") 2>&1 &
+  child=$!
+  local status=0
+  wait "$child" || status=$?
+  child=""
+  sleep 0.2 # let tee flush
+  local last
+  last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+  rm -f "$log"
+  if [[ -z "$last" ]]; then
+    total_failed=$((total_failed + 1)) # the run died before its summary line
+  else
+    total_passed=$((total_passed + ${last%% passed*}))
+    local f=${last#*, }
+    total_failed=$((total_failed + ${f%% failed*}))
+  fi
+  if ((status > rc)); then rc=$status; fi
+}
+echo "==> run 1: default knobs (monitoring/config.yaml)"
+run
+echo
+echo "==> run 2: non-default knobs (tests/e2e/prometheus/custom.yaml)"
+run --config "$HERE/custom.yaml" --quick
+echo
+echo "$total_passed passed, $total_failed failed"
+exit "$rc"

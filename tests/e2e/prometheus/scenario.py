@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
 """cdc-sentinel end to end with a real Prometheus and a real Alertmanager (python3, stdlib only).
 
-Run through tests/e2e/prometheus/run.sh (it builds the agent and installs the tools). Starts, all
-on 127.0.0.1 and free ports:
+Run through tests/e2e/prometheus/run.sh (it builds the agent and installs the tools, renders the
+monitoring with the knobs to test, and runs this twice: default knobs, then non-default ones).
+
+    scenario.py [--config KNOBS.yaml] [--quick]
+
+The rules and dashboards come from monitoring/generate.py with the given knobs (default: the
+repository's defaults), rendered into a temporary directory; the job name, the runbook link and
+the severity label the checks expect come from the same knobs. --quick leaves out the short
+outage. Binaries: CDC_SENTINEL_BIN (the agent) and CDC_SENTINEL_SIM_BIN (the simulator, the sim
+crate's own binary). Starts, all on 127.0.0.1 and free ports:
 - a database stand-in (a TCP listener in this process: accepts sessions and keeps them until the
   peer closes; "down" closes the listener and every session, "up" listens again on the port);
-- the simulated Kafka Connect worker (`cdc-sentinel simulate`) with two Debezium Oracle
+- the simulated Kafka Connect worker (the simulator) with two Debezium Oracle
   connectors on that database: e2e-ora (errors.max.retries=0: its task goes FAILED when the
   database goes away) and e2e-hidden (default unlimited retries: stays RUNNING);
 - the agent (`cdc-sentinel run --db tcp://...`, max wait 20s, --after-timeout hold);
-- Prometheus scraping the agent every 1s as job cdc-sentinel, evaluating
-  alerts/cdc-sentinel.rules.yml unmodified every 1s and alerting to
+- Prometheus scraping the agent every 1s under the job name of the knobs' selector, evaluating
+  the generated rules unmodified every 1s and alerting to
 - Alertmanager, which sends every notification (send_resolved) to a webhook served here.
 Scenario: healthy; a short outage the agent recovers from; an outage past the maximum wait
 (timed_out, CDCRecoveryTimedOut fires after its real `for:` and reaches the webhook once with
@@ -41,8 +49,17 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-RULES = os.path.join(REPO, "alerts", "cdc-sentinel.rules.yml")
-JOB = "cdc-sentinel"
+GENERATE = os.path.join(REPO, "monitoring", "generate.py")
+sys.path.insert(0, os.path.join(REPO, "monitoring"))
+sys.dont_write_bytecode = True
+from lib import knobs as knoblib  # noqa: E402
+
+# Set in main() from the knobs under test.
+CONFIG = None  # the override file, or None for the defaults
+RULES = None  # the generated rules file
+JOB = None  # the job name of the selector
+RUNBOOK_URL = None  # the runbook link expected on the page
+CRITICAL = None  # the severity label of a page
 ORA, HIDDEN = "e2e-ora", "e2e-hidden"
 MAX_WAIT = 20  # --max-wait, seconds
 ALERT = "CDCRecoveryTimedOut"
@@ -51,6 +68,8 @@ SHORT_OUTAGE = 5  # seconds, at least: the agent holds both connectors, then wai
 # Dashboard queries that may return nothing over this scenario: (dashboard file, panel, ref_id)
 # -> why. Every other query must return data.
 MAY_BE_EMPTY = {
+    ("cdc-sentinel-fleet.json", "Leader changes", "A"):
+        "a sole agent becomes leader once, possibly before Prometheus' first scrape",
 }
 # Dashboard queries that must return data but may be 0 throughout this scenario. Every other
 # query must return a non-zero value at least once.
@@ -62,8 +81,29 @@ MAY_BE_ZERO = {
         "no failure here is of the kind waiting cannot fix",
     ("cdc-sentinel-fleet.json", "Connectors without a database target", "A"):
         "the agent runs with --db, so every connector has a target",
-    ("cdc-sentinel-fleet.json", "Agents", "B"):
+    ("cdc-sentinel-fleet.json", "Agents", "D"):
         "cdc_sentinel_dry_run: the agent does not run with --dry-run",
+    ("cdc-sentinel-fleet.json", "Stalled", "A"): "no connector stalls in this scenario",
+    ("cdc-sentinel-fleet.json", "Connectors", "H"): "no connector stalls in this scenario",
+    ("cdc-sentinel-recovery.json", "Stalled", "A"): "no connector stalls in this scenario",
+    ("cdc-sentinel-probes.json", "Blind", "A"): "the agent always sees the database stand-in",
+    ("cdc-sentinel-probes.json", "Databases", "E"): "the agent always sees the database stand-in",
+    ("cdc-sentinel-fleet.json", "PAUSED or STOPPED without a hold record", "A"):
+        "only the agent holds connectors here, and it records every hold",
+}
+# With --quick (no short outage, nothing recovered by itself) these may stay empty or 0 too.
+QUICK_MAY_BE_EMPTY = {
+    ("cdc-sentinel-recovery.json", "Average duration of finished recoveries", "A"):
+        "without the short outage only the hand-back finishes, maybe after the last evaluation",
+    ("cdc-sentinel-recovery.json", "Resume attempts in the current recovery", "A"):
+        "without the short outage the agent never resumes: the human does",
+    ("cdc-sentinel-recovery.json", "Recoveries now", "E"):
+        "without the short outage the agent never resumes: the human does",
+}
+# With --quick nothing recovers by itself: only the hand-backs finish.
+QUICK_EXPECT_LABELS = {
+    ("cdc-sentinel-fleet.json", "Finished recoveries by outcome", "A"): ("outcome", {"handed_back"}),
+    ("cdc-sentinel-recovery.json", "Actions on connectors", "A"): ("action", {"pause"}),
 }
 # What some panels must show, beyond "some data": (dashboard, panel, ref_id) -> (label, values
 # that must all appear in the result over the scenario).
@@ -300,6 +340,9 @@ LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
+EXPORTED = set()  # every series name the agent exported at some scrape of this run
+
+
 def scrape(url):
     status, body = http_call("GET", url + "/metrics")
     if status != 200:
@@ -309,6 +352,7 @@ def scrape(url):
         m = LINE.match(line)
         if m:
             out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
+            EXPORTED.add(m.group(1))
     return out
 
 
@@ -359,12 +403,14 @@ def parse_duration(s):
 
 
 def rule_for(name):
-    """The `for:` of an alerting rule in the rules file, in seconds (0 without one)."""
-    sys.path.insert(0, os.path.join(REPO, "alerts"))
-    import check_rules  # noqa: E402
-    for r in check_rules.parse_rules(RULES):
-        if r["kind"] == "alert" and r["name"] == name:
-            return parse_duration(r["for"] or "0s")
+    """The `for:` of an alerting rule in the generated rules file, in seconds (0 without one)."""
+    import yaml
+    with open(RULES, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    for g in doc["groups"]:
+        for r in g["rules"]:
+            if r.get("alert") == name:
+                return parse_duration(r.get("for", "0s"))
     raise Abort(f"no alert {name} in {RULES}")
 
 
@@ -381,6 +427,21 @@ def humanized_seconds(text):
 
 
 def main():
+    global CONFIG, RULES, JOB, RUNBOOK_URL, CRITICAL
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", help="knobs to render the monitoring with (default: the defaults)")
+    ap.add_argument("--quick", action="store_true", help="leave out the short outage")
+    args = ap.parse_args()
+    CONFIG = args.config
+    k = knoblib.load(os.path.join(REPO, "monitoring", "config.yaml"), CONFIG)
+    eq = {m[0]: m[2] for m in k["_"]["matchers"] if m[1] == "="}
+    if set(eq) != {"job"} or len(k["_"]["matchers"]) != 1:
+        print("prometheus e2e: the knobs' selector must be one job=\"...\" matcher here", file=sys.stderr)
+        return 2
+    JOB = eq["job"]
+    RUNBOOK_URL = k["runbook_url"].replace("{alert}", ALERT).replace("{alert_lower}", ALERT.lower())
+    CRITICAL = k["severities"]["critical"]
     binary = os.environ.get("CDC_SENTINEL_BIN") or os.path.join(REPO, "target", "debug", "cdc-sentinel")
     sim_binary = os.environ.get("CDC_SENTINEL_SIM_BIN") or os.path.join(REPO, "target", "debug", "cdc-sentinel-sim")
     prometheus = shutil.which("prometheus")
@@ -397,11 +458,19 @@ def main():
 
     t_begin = time.time()
     tmp = tempfile.mkdtemp(prefix="prom-e2e-")
+    gen = [sys.executable, GENERATE, "--out", os.path.join(tmp, "monitoring")] + (["--config", CONFIG] if CONFIG else [])
+    out = subprocess.run(gen, capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stdout + out.stderr, file=sys.stderr)
+        print("0 passed, 1 failed")
+        return 1
+    RULES = os.path.join(tmp, "monitoring", "alerts", "cdc-sentinel.rules.yml")
+    say(f"monitoring rendered with {CONFIG or 'the default knobs'}: job {JOB}, runbook {RUNBOOK_URL}")
     procs = Procs(tmp)
     db = Database()
     times = {}
     try:
-        scenario(binary, prometheus, alertmanager, tmp, procs, db, times)
+        scenario(binary, prometheus, alertmanager, tmp, procs, db, times, args.quick)
     except Abort as e:
         if str(e) not in R.failed:
             R.check("scenario", False, str(e))
@@ -449,9 +518,9 @@ def print_timings(times):
               f"  ({times['fired'] - times['timed_out']:.1f}s from timed_out to the page)")
 
 
-def scenario(binary, prometheus, alertmanager, tmp, procs, db, times):
+def scenario(binary, prometheus, alertmanager, tmp, procs, db, times, quick=False):
     for_secs = rule_for(ALERT)
-    say(f"{ALERT} has for: {for_secs:.0f}s in {os.path.relpath(RULES, REPO)}; --max-wait {MAX_WAIT}s")
+    say(f"{ALERT} has for: {for_secs:.0f}s in the generated rules; --max-wait {MAX_WAIT}s")
 
     # --- servers ---------------------------------------------------------------------------
     hook_port = free_port()
@@ -524,13 +593,13 @@ scrape_configs:
         groups = body.get("data", {}).get("groups", [])
         return [r["name"] for g in groups for r in g["rules"] if r.get("type") == "alerting"]
     alerts = wait_for(rules_loaded, 10)
-    R.require("Prometheus loaded alerts/cdc-sentinel.rules.yml", alerts and ALERT in alerts,
+    R.require("Prometheus loaded the generated rules", alerts and ALERT in alerts,
               f"alerting rules: {alerts}")
 
     def scraped():
         res = prom.api("/api/v1/query", query=f'up{{job="{JOB}"}} == 1').get("data", {}).get("result")
         return bool(res)
-    R.require("Prometheus scrapes the agent as job cdc-sentinel", wait_for(scraped, 15))
+    R.require(f"Prometheus scrapes the agent as job {JOB}", wait_for(scraped, 15))
 
     def status(conn):
         code, body = http_call("GET", f"{sim}/connectors/{conn}/status")
@@ -559,42 +628,45 @@ scrape_configs:
     time.sleep(6)
     procs.check_alive()
 
-    # --- 2. a short outage the agent recovers from ------------------------------------------
-    say("2. short outage: database down")
-    t_short = db.down()
-
     def held(conn, reason):
         s = m()
         return (value(s, "cdc_sentinel_managed", connector=conn) == 1
                 and value(s, "cdc_sentinel_recovery_info", connector=conn, target=target, reason=reason) == 1)
-    R.require(f"2. {ORA} (task FAILED) is held with reason task_failed", wait_for(lambda: held(ORA, "task_failed"), 15))
-    say(f"   {ORA} held {time.time() - t_short:.1f}s after the database went down")
-    R.require(f"2. {HIDDEN} (RUNNING, retries hidden) is held with reason probe_failed",
-              wait_for(lambda: held(HIDDEN, "probe_failed"), 15))
-    say(f"   {HIDDEN} held {time.time() - t_short:.1f}s after the database went down")
-    time.sleep(max(0.0, t_short + SHORT_OUTAGE - time.time()))
-    db.up()
-    say(f"2. database back after {time.time() - t_short:.1f}s")
 
-    def recovered():
+    # --- 2. a short outage the agent recovers from ------------------------------------------
+    if quick:
+        say("2. short outage: left out (--quick)")
+    else:
+        say("2. short outage: database down")
+        t_short = db.down()
+        R.require(f"2. {ORA} (task FAILED) is held with reason task_failed", wait_for(lambda: held(ORA, "task_failed"), 15))
+        say(f"   {ORA} held {time.time() - t_short:.1f}s after the database went down")
+        R.require(f"2. {HIDDEN} (RUNNING, retries hidden) is held with reason probe_failed",
+                  wait_for(lambda: held(HIDDEN, "probe_failed"), 15))
+        say(f"   {HIDDEN} held {time.time() - t_short:.1f}s after the database went down")
+        time.sleep(max(0.0, t_short + SHORT_OUTAGE - time.time()))
+        db.up()
+        say(f"2. database back after {time.time() - t_short:.1f}s")
+
+        def recovered():
+            s = m()
+            return (all(phase(s, c) == "watching" and value(s, "cdc_sentinel_managed", connector=c) == 0
+                        for c in (ORA, HIDDEN))
+                    and (value(s, "cdc_sentinel_recovery_duration_seconds_count", outcome="recovered") or 0) >= 2)
+        R.require("2. both recover by themselves (phase watching, outcome recovered x2)", wait_for(recovered, 40))
+        say(f"   recovered {time.time() - t_short:.1f}s after the outage started")
         s = m()
-        return (all(phase(s, c) == "watching" and value(s, "cdc_sentinel_managed", connector=c) == 0
-                    for c in (ORA, HIDDEN))
-                and (value(s, "cdc_sentinel_recovery_duration_seconds_count", outcome="recovered") or 0) >= 2)
-    R.require("2. both recover by themselves (phase watching, outcome recovered x2)", wait_for(recovered, 40))
-    say(f"   recovered {time.time() - t_short:.1f}s after the outage started")
-    s = m()
-    R.check("2. one recovery each started: e2e-ora task_failed, e2e-hidden probe_failed",
-            value(s, "cdc_sentinel_recoveries_started_total", connector=ORA, reason="task_failed") == 1
-            and value(s, "cdc_sentinel_recoveries_started_total", connector=HIDDEN, reason="probe_failed") == 1,
-            str([x for x in s if x[0] == "cdc_sentinel_recoveries_started_total" and x[2]]))
-    st = wait_for(lambda: (lambda c, t: (c, t) if c == "RUNNING" and t and all(x == "RUNNING" for x in t) else None)(
-        *status(ORA)), 10)
-    R.check(f"2. Kafka Connect shows {ORA} and its tasks RUNNING again", st, str(status(ORA)))
-    R.check("2. a short outage notifies nobody", not notifications(),
-            str([a["labels"] for _, a in notifications()]))
-    time.sleep(3)
-    procs.check_alive()
+        R.check("2. one recovery each started: e2e-ora task_failed, e2e-hidden probe_failed",
+                value(s, "cdc_sentinel_recoveries_started_total", connector=ORA, reason="task_failed") == 1
+                and value(s, "cdc_sentinel_recoveries_started_total", connector=HIDDEN, reason="probe_failed") == 1,
+                str([x for x in s if x[0] == "cdc_sentinel_recoveries_started_total" and x[2]]))
+        st = wait_for(lambda: (lambda c, t: (c, t) if c == "RUNNING" and t and all(x == "RUNNING" for x in t) else None)(
+            *status(ORA)), 10)
+        R.check(f"2. Kafka Connect shows {ORA} and its tasks RUNNING again", st, str(status(ORA)))
+        R.check("2. a short outage notifies nobody", not notifications(),
+                str([a["labels"] for _, a in notifications()]))
+        time.sleep(3)
+        procs.check_alive()
 
     # --- 3. an outage longer than the maximum wait -------------------------------------------
     say(f"3. long outage: database down (max wait {MAX_WAIT}s)")
@@ -629,8 +701,8 @@ scrape_configs:
             delay >= for_secs - 1)
     a = fired[0][1]
     lb, ann = a.get("labels", {}), a.get("annotations", {})
-    want = {"alertname": ALERT, "severity": "critical", "job": JOB, "connector": ORA, "target": target}
-    R.check("3. labels are exactly alertname, severity=critical, job, connector, target", lb == want,
+    want = {"alertname": ALERT, "severity": CRITICAL, "job": JOB, "connector": ORA, "target": target}
+    R.check(f"3. labels are exactly alertname, severity={CRITICAL}, job={JOB}, connector, target", lb == want,
             f"got {lb}, want {want}")
     summary, desc = ann.get("summary", ""), ann.get("description", "")
     R.check("3. summary names the connector", ORA in summary, repr(summary))
@@ -647,8 +719,7 @@ scrape_configs:
             f'curl -X PUT "$CONNECT_URL/connectors/{ORA}/resume"' in desc
             and f'curl -X POST "$CONNECT_URL/connectors/{ORA}/restart?includeTasks=true&onlyFailed=true"' in desc,
             repr(desc))
-    R.check("3. runbook_url ends with #cdcrecoverytimedout",
-            ann.get("runbook_url", "").endswith("#cdcrecoverytimedout"), repr(ann.get("runbook_url")))
+    R.check(f"3. runbook_url is {RUNBOOK_URL}", ann.get("runbook_url") == RUNBOOK_URL, repr(ann.get("runbook_url")))
     procs.check_alive()
 
     # --- 4. the database returns; a human resumes --------------------------------------------
@@ -723,46 +794,59 @@ scrape_configs:
     R.check("every rule evaluates without error (health ok)", not bad, str(bad))
 
     # --- 5. every dashboard query over the scenario window ------------------------------------
-    dashboards(prom, times["start"], time.time())
+    m()
+    dashboards(prom, times["start"], time.time(), set(EXPORTED), quick)
 
 
-def dashboards(prom, start, end):
-    out = subprocess.run([sys.executable, os.path.join(REPO, "alerts", "check_dashboards.py"),
-                          "--list-queries", "-", "--var", f"job={JOB}"], capture_output=True, text=True)
-    R.require("check_dashboards.py --list-queries", out.returncode == 0, out.stderr[-2000:])
+def dashboards(prom, start, end, exported, quick):
+    """Every dashboard query over the scenario. A query reading a metric family the agent does
+    not export at all (a feature this build or this set-up lacks: leader election, Strimzi,
+    offsets) is listed as skipped, never passed silently."""
+    gen = [sys.executable, GENERATE, "--list-queries", "-", "--var", f"job={JOB}"] + (["--config", CONFIG] if CONFIG else [])
+    out = subprocess.run(gen, capture_output=True, text=True)
+    R.require("generate.py --list-queries", out.returncode == 0, out.stderr[-2000:])
     queries = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     R.require("dashboard queries listed", len(queries) > 0)
+    families = set()
+    for n in exported:
+        families.add(n)
+        families.add(re.sub(r"_(bucket|count|sum)$", "", n))
     keys = set()
     failures = []
-    empty_ok, zero_ok = [], []
+    empty_ok, zero_ok, skipped = [], [], {}
     for q in queries:
         key = (os.path.basename(q["dashboard"]), q["panel"], q["ref_id"] or "")
         keys.add(key)
         name = f"{key[0]} {q['kind']} {q['panel']!r} {key[2]}".rstrip()
+        absent = [f for f in q["metrics"] if f not in families]
+        if absent:
+            skipped.setdefault(", ".join(absent), []).append(name)
+            continue
         body = prom.api("/api/v1/query_range", query=q["promql"], start=f"{start:.3f}", end=f"{end:.3f}", step="2")
         if body.get("status") != "success":
             failures.append(f"{name}: Prometheus rejected it: {body.get('error')}\n        {q['promql']}")
             continue
         result = body["data"]["result"]
         values = [float(v) for r in result for _, v in r["values"]]
+        may_be_empty = key in MAY_BE_EMPTY or (quick and key in QUICK_MAY_BE_EMPTY)
         if not result:
-            if key in MAY_BE_EMPTY:
+            if may_be_empty:
                 empty_ok.append(name)
             else:
                 failures.append(f"{name}: no data over the scenario\n        {q['promql']}")
         elif not any(v != 0 and not math.isnan(v) for v in values):
-            if key in MAY_BE_ZERO or key in MAY_BE_EMPTY:
+            if key in MAY_BE_ZERO or may_be_empty:
                 zero_ok.append(name)
             else:
                 failures.append(f"{name}: only zeros/NaN over the scenario\n        {q['promql']}")
-        want = EXPECT_LABELS.get(key)
+        want = (QUICK_EXPECT_LABELS if quick else {}).get(key, EXPECT_LABELS.get(key))
         if want and result:
             label, must = want
             got = {r["metric"].get(label) for r in result}
             if not must <= got:
                 failures.append(f"{name}: {label} values {sorted(got, key=str)}, want at least "
                                 f"{sorted(must)}\n        {q['promql']}")
-        want = EXPECT_VALUES.get(key)
+        want = None if quick else EXPECT_VALUES.get(key)
         if want:
             label, ranges = want
             body = prom.api("/api/v1/query", query=q["promql"], time=f"{end:.3f}")
@@ -771,11 +855,14 @@ def dashboards(prom, start, end):
                 if not lo <= got.get(lv, float("nan")) <= hi:
                     failures.append(f"{name}: at the end {label}={lv} reads {got.get(lv)}, want "
                                     f"{(lo + hi) / 2:g} (all: {got})\n        {q['promql']}")
-    R.check(f"all {len(queries)} dashboard queries evaluate and show data over the scenario "
-            f"({len(zero_ok)} allowed to stay 0, {len(empty_ok)} allowed to stay empty)",
+    n_skipped = sum(len(v) for v in skipped.values())
+    R.check(f"all {len(queries) - n_skipped} dashboard queries on exported metrics evaluate and show data over "
+            f"the scenario ({len(zero_ok)} allowed to stay 0, {len(empty_ok)} allowed to stay empty)",
             not failures, "\n      " + "\n      ".join(failures))
+    for fams, names in sorted(skipped.items()):
+        say(f"skipped {len(names)} queries: the agent does not export {fams}")
     stale = [k for k in list(MAY_BE_EMPTY) + list(MAY_BE_ZERO) + list(EXPECT_LABELS) + list(EXPECT_VALUES)
-             if k not in keys]
+             + list(QUICK_MAY_BE_EMPTY) if k not in keys]
     R.check("every MAY_BE_EMPTY / MAY_BE_ZERO / EXPECT_* entry names an existing query",
             not stale, str(stale))
     for n in zero_ok:
