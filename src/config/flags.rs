@@ -102,6 +102,7 @@ pub enum LogFormat {
 }
 
 /// `demo --speed`: from 0.1 (ten times slower) to 100.
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
 pub(crate) fn parse_speed(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if (0.1..=100.0).contains(&v) => Ok(v),
