@@ -4,8 +4,11 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod cli;
+mod cli_safety;
+mod connect_odd;
 mod demo;
 mod layers;
+mod mass;
 mod metrics_doc;
 mod odd_nights;
 mod offsets;
@@ -16,6 +19,7 @@ mod probe_oracledb;
 mod probe_standin;
 
 mod scenarios;
+mod selection;
 mod sim;
 mod support;
 mod tls;

@@ -24,6 +24,7 @@ fn client(url: &str) -> Client {
         action_timeout: Duration::from_secs(5),
         ca_pem: None,
         identity_pem: None,
+        max_response_bytes: 64 << 20,
     };
     Client::new(&s, Metrics::new("t", "t", false)).unwrap()
 }

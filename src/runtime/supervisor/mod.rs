@@ -19,6 +19,7 @@ mod decide;
 mod observe;
 mod offsets;
 mod publish;
+mod selection;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -85,6 +86,7 @@ pub struct Agent {
     last_listed: usize,
     /// Held connectors missing from the listing whose "keeping the hold" line was logged.
     missing_logged: HashSet<String>,
+    selection: selection::Warned,
 }
 
 impl Agent {
@@ -137,6 +139,7 @@ impl Agent {
             blind_reported: HashMap::new(),
             unknown_states_logged: HashMap::new(),
             missing_logged: HashSet::new(),
+            selection: Default::default(),
         })
     }
 
@@ -164,7 +167,7 @@ impl Agent {
             let changes = self.written.diff(&self.state);
             self.store.apply(&changes).await?;
         }
-        tracing::info!("stopped; state written");
+        events::stopped(self.cfg.dry_run);
         Ok(())
     }
 
@@ -205,6 +208,7 @@ impl Agent {
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
         let obs = observe::observe(&self.cfg, list, now);
+        self.selection.check(&self.cfg, &obs);
         self.offsets.observe(&obs, &self.state);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
@@ -230,13 +234,13 @@ impl Agent {
             .map(|d| (d.name.clone(), d.decision.actions.clone()))
             .collect();
         if !pending.is_empty() {
-            self.health.acting(Some(self.clock.now_ms()));
+            self.health.acting_on(self.clock.now_ms(), &pending);
             let acted = act::act(
                 &self.client,
                 self.store.as_ref(),
                 pending,
                 self.cfg.dry_run,
-                MAX_CONCURRENT_ACTIONS,
+                self.cfg.max_concurrent_actions,
             )
             .await;
             self.health.acting(None);
