@@ -42,7 +42,7 @@ echo "fuzz.sh: built in $((SECONDS - t0)) s"
 crashed=()
 logs=$(mktemp -d)
 for t in "${targets[@]}"; do
-  mkdir -p "fuzz/corpus/$t"
+  mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t"
   before=$(ls "fuzz/artifacts/$t" 2>/dev/null | wc -l)
   if (cd fuzz && cargo fuzz run "${opts[@]}" "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$secs" -print_final_stats=1) >"$logs/$t.log" 2>&1; then

@@ -421,6 +421,7 @@ impl RunArgs {
             verify_timeout: ms(self.verify_timeout),
             verify_window: ms(self.verify_window),
             confirm_timeout: ms(self.poll_interval.saturating_mul(6)).max(30_000),
+            late_landing: ms(self.connect_action_timeout).saturating_add(90_000),
             reattempt_base: ms(self.probe_interval).max(1_000),
             reattempt_cap: 600_000,
             deleted_after: 3,
