@@ -255,7 +255,10 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                     rec.resume_pending = true;
                     d.actions.push(Action::Resume);
                 }
-                if rec.restart_pending {
+                // A restart retried after the resume was accepted waits for the connector to
+                // read RUNNING: a PAUSED one is the resume not in effect yet, or a human's
+                // pause since, whose tasks are not the agent's to restart.
+                if rec.restart_pending && (!rec.resume_done || conn.state == ConnState::Running) {
                     d.actions.push(Action::RestartFailed);
                 }
             } else {

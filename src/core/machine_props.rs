@@ -531,3 +531,26 @@ fn a_humans_resume_and_pause_unseen_after_an_unknown_pause_is_ambiguous() {
         HoldWith::Pause,
     );
 }
+
+/// Found by the property test: the resume is accepted, the restart of the FAILED task refused
+/// (409), and a human pauses the connector before the retry: the retry waits for RUNNING and
+/// never restarts the tasks of the human's pause.
+#[test]
+fn a_restart_retry_never_restarts_a_humans_pause() {
+    run(
+        vec![
+            Op::DbDown,
+            Op::TaskFails(true),
+            Op::Poll(vec![]),
+            Op::DbUp,
+            Op::Probe(None),
+            Op::Probe(None),
+            Op::Poll(vec![Fate::Accepted, Fate::Refused]),
+            Op::Poll(vec![]),
+            Op::Wait(1000),
+            Op::HumanPause,
+            Op::Poll(vec![]),
+        ],
+        HoldWith::Pause,
+    );
+}

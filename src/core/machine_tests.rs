@@ -1303,12 +1303,18 @@ fn a_hold_that_lands_after_giving_up_is_resumed_once_the_database_is_back() {
             ActionResult::Unknown("no answer within 60s".into()),
         );
     }
-    w.wait(31 * MIN);
+    // The agent keeps retrying (at least every 30 s); the last retry before the maximum wait
+    // runs out meets no answer either.
+    w.wait(29 * MIN);
+    w.probe(false);
+    w.poll_with(Some(&running()), ActionResult::Unknown("no answer".into()));
+    w.wait(2 * MIN);
     w.probe(false);
     w.poll_with(Some(&running()), ActionResult::Unknown("no answer".into()));
     assert_eq!(w.phase(), Phase::TimedOut);
     assert!(w.rec.as_ref().unwrap().gave_up_unheld);
-    // The last pause was still in flight: it lands now.
+    // That last pause was still in flight (within the action timeout plus Connect's own 90 s):
+    // it lands now.
     w.poll(&paused());
     assert_eq!(w.count(|e| matches!(e, Event::LateHoldLanded { .. })), 1);
     assert!(w.rec.as_ref().unwrap().hold_in_effect());
