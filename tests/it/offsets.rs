@@ -137,7 +137,7 @@ async fn the_client_gates_on_kafka_3_5_and_keeps_its_errors_typed() {
     sim.inject(Route::Offsets, Fault::Status(200, huge), 1);
     let e = c.offsets("pg").await.unwrap_err();
     assert!(
-        matches!(e, ConnectError::BadJson { ref detail, .. } if detail.contains("larger than")),
+        matches!(e, ConnectError::TooLarge { ref limit, .. } if limit == "1MiB"),
         "{e:?}"
     );
     sim.inject(Route::Offsets, Fault::Garbage, 1);
