@@ -77,6 +77,10 @@ pub struct SimOptions {
     /// How long a task waits between two attempts to (re)connect to its database: the scaled
     /// down `retriable.restart.connector.wait.ms` (10 s on a real Debezium). Default 500 ms.
     pub retry_wait: Duration,
+    /// The worker's `offset.flush.interval.ms` (60 s on a real worker): processed positions
+    /// become committed offsets (what `GET /offsets` shows) this often. Zero (the default):
+    /// at every tick.
+    pub offset_flush: Duration,
     /// Where to listen; `None` means 127.0.0.1 on a free port.
     pub addr: Option<SocketAddr>,
     /// How long the connectors of a worker that died ([`SimConnect::kill_worker`]) keep their
@@ -94,6 +98,7 @@ impl Default for SimOptions {
             tick: Duration::from_millis(50),
             stopped_tasks_linger: Duration::from_millis(300),
             retry_wait: Duration::from_millis(500),
+            offset_flush: Duration::ZERO,
             addr: None,
             scheduled_rebalance_delay: Duration::from_secs(300),
         }
@@ -110,6 +115,20 @@ pub enum RetryMode {
     /// it reconnects by itself (every `retry_wait`) once the database is back.
     #[default]
     Unlimited,
+}
+
+/// Whether changes arrive for a connector's tasks to process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flow {
+    /// Its tables change all the time: the position moves on every tick while data flows.
+    #[default]
+    Busy,
+    /// Its tables are quiet: the position moves only with heartbeats that move it
+    /// (`heartbeat.interval.ms` > 0, plus `heartbeat.action.query` but for Oracle).
+    Idle,
+    /// Stuck: RUNNING and connected, but nothing moves (LogMiner stuck after an archive-log
+    /// purge, a frozen walsender).
+    Stalled,
 }
 
 /// How a connector's tasks find out whether their database is there.
@@ -178,6 +197,22 @@ impl ConnectorSpec {
         spec
     }
 
+    /// A one-task Debezium MySQL connector on `db` with default retries.
+    pub fn mysql(name: &str, db: Option<SocketAddr>) -> Self {
+        let mut spec = ConnectorSpec::postgres(name, db);
+        spec.class = "io.debezium.connector.mysql.MySqlConnector".to_string();
+        spec.config.remove("plugin.name");
+        spec.config
+            .insert("database.server.id".to_string(), "184054".to_string());
+        spec
+    }
+
+    /// Same spec with one more configuration key (e.g. `heartbeat.interval.ms`).
+    pub fn with_config(mut self, key: &str, value: &str) -> Self {
+        self.config.insert(key.to_string(), value.to_string());
+        self
+    }
+
     /// Same spec with another retry mode.
     pub fn with_retry(mut self, retry: RetryMode) -> Self {
         self.retry = retry;
@@ -198,7 +233,7 @@ impl ConnectorSpec {
 }
 
 /// A request class that a [`Fault`] can be attached to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
     /// `GET /connectors` (with or without `expand`).
     List,
@@ -279,6 +314,41 @@ pub(crate) struct Shared {
     runtime: tokio::runtime::Handle,
     /// The other workers' ports (the first worker is `addr`).
     ports: Mutex<Vec<Arc<workers::Port>>>,
+    /// Requests being handled now and the most seen at once, per route (see
+    /// [`SimConnect::max_in_flight`]).
+    pub(crate) in_flight: Mutex<std::collections::HashMap<Route, (usize, usize)>>,
+}
+
+impl Shared {
+    /// Counts a request of `route` as in flight until the returned guard is dropped.
+    pub(crate) fn begin(self: &Arc<Self>, route: Option<Route>) -> InFlight {
+        if let Some(r) = route {
+            let mut m = lock(&self.in_flight);
+            let e = m.entry(r).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(e.0);
+        }
+        InFlight {
+            shared: self.clone(),
+            route,
+        }
+    }
+}
+
+/// A request in flight; dropping it (the answer is sent, or the connection dropped) ends it.
+pub(crate) struct InFlight {
+    shared: Arc<Shared>,
+    route: Option<Route>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(r) = self.route {
+            if let Some(e) = lock(&self.shared.in_flight).get_mut(&r) {
+                e.0 = e.0.saturating_sub(1);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -356,6 +426,7 @@ impl SimConnect {
                 effect_delay: opts.effect_delay,
                 stopped_tasks_linger: opts.stopped_tasks_linger,
                 retry_wait: opts.retry_wait,
+                offset_flush: opts.offset_flush,
             },
             format!("{}:{}", addr.ip(), addr.port()),
         );
@@ -371,6 +442,7 @@ impl SimConnect {
             runtime: tokio::runtime::Handle::current(),
             ports: Mutex::new(Vec::new()),
             opts,
+            in_flight: Mutex::new(Default::default()),
         });
         let accept = tokio::spawn(accept_loop(shared.clone()));
         let ticker = tokio::spawn(tick_loop(shared.clone()));
@@ -544,14 +616,34 @@ impl SimConnect {
         self.shared().model().requests.iter().cloned().collect()
     }
 
+    /// The most requests of `route` the worker was handling at the same moment (from the
+    /// request's arrival to its answer, a [`Fault::Slow`] delay included) since it started or
+    /// since [`SimConnect::clear_requests`].
+    pub fn max_in_flight(&self, route: Route) -> usize {
+        lock(&self.shared().in_flight)
+            .get(&route)
+            .map_or(0, |e| e.1)
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.shared().model().requests.clear();
+        for e in lock(&self.shared().in_flight).values_mut() {
+            e.1 = e.0;
+        }
     }
 
-    /// The connector's committed offset counter: +1 per tick while the connector and at least
-    /// one task are RUNNING and connected to a reachable database. Never goes back (except
-    /// through `DELETE /offsets`). 0 for an unknown connector.
+    /// Sets whether changes arrive for a connector ([`Flow`]): `Stalled` keeps it RUNNING and
+    /// connected while its position stands still. False for an unknown connector.
+    pub fn set_flow(&self, name: &str, flow: Flow) -> bool {
+        self.shared().model().set_flow(name, flow)
+    }
+
+    /// The connector's committed offset counter (what `GET /offsets` shows): its processed
+    /// position moves +1 per tick while the connector and at least one task are RUNNING and
+    /// connected to a reachable database and changes arrive ([`Flow`]); it is committed every
+    /// `offset_flush`. Never goes back (except through `DELETE /offsets`). 0 for an unknown
+    /// connector.
     pub fn offsets(&self, name: &str) -> u64 {
         let m = self.shared().model();
         m.connectors.get(name).map(|c| c.offset).unwrap_or(0)

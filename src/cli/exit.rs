@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use crate::config::{ConfigError, ErrorKind};
+use crate::runtime::app::StartError;
+use crate::runtime::supervisor::AgentError;
 
 /// Why the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,7 +12,8 @@ pub enum Exit {
     /// Done, or stopped by a signal after writing the state.
     Ok,
     /// A generic failure (`healthcheck`: not ready; `demo`: a scene did not play; a forced
-    /// shutdown that abandoned an action in flight).
+    /// shutdown that abandoned an action in flight; `offsets`: a connector expected to
+    /// progress did not move).
     Failure,
     /// `probe`: the database is down.
     ProbeDown,
@@ -25,7 +28,8 @@ pub enum Exit {
     /// EX_CONFIG: a bad config, password, certificate or state file, an unwritable state
     /// directory, a worker that cannot do `--hold-with stop`.
     Config,
-    /// EX_UNAVAILABLE: the listen address is busy or not ours to bind.
+    /// EX_UNAVAILABLE: the listen address is busy or not ours to bind (`offsets`: Kafka Connect
+    /// unreachable, failing, or older than 3.5).
     Unavailable,
 }
 
@@ -57,5 +61,22 @@ impl From<&ConfigError> for Exit {
             ErrorKind::Usage => Exit::Usage,
             ErrorKind::Config => Exit::Config,
         }
+    }
+}
+
+impl From<&StartError> for Exit {
+    fn from(e: &StartError) -> Exit {
+        match e {
+            // the port is busy or not ours: the service is unavailable, the config may be fine
+            StartError::Listen { .. } => Exit::Unavailable,
+            StartError::Config(_) | StartError::Agent(_) => Exit::Config,
+        }
+    }
+}
+
+impl From<&AgentError> for Exit {
+    fn from(_: &AgentError) -> Exit {
+        // a state file that cannot be read or written, a worker that cannot do the hold
+        Exit::Config
     }
 }

@@ -22,15 +22,21 @@ use crate::core::windows::Window;
 use crate::core::{AfterTimeout, HoldWith, Settings};
 
 pub use error::{ConfigError, ErrorKind};
+#[cfg(feature = "demo")]
+pub use flags::DemoArgs;
 pub use flags::{
-    Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
+    Cli, Command, HealthArgs, LogFormat, MetricsDocArgs, OffsetsArgs, ProbeArgs, RunArgs,
+    WindowsArgs,
 };
 pub use selector::Selector;
-pub use validate::{parse_listen, readiness_url};
+pub use validate::{parse_config_file, parse_listen, readiness_url, ConfigFile};
 
 /// The agent's default metrics port. Prometheus' default port allocations page has every port
 /// of 9100-9999 taken; 10150 is beyond it (see README, "HTTP endpoints").
 pub const DEFAULT_PORT: u16 = 10150;
+
+/// The default of `--max-concurrent-actions`.
+pub const DEFAULT_MAX_CONCURRENT_ACTIONS: u16 = 16;
 
 /// How to reach Kafka Connect.
 #[derive(Clone)]
@@ -43,6 +49,8 @@ pub struct ConnectSettings {
     /// and waits for its config topic (its own limit is 90 s), so they can take much longer
     /// than a status read.
     pub action_timeout: Duration,
+    /// The largest answer read from Kafka Connect, in bytes (`--connect-max-response-size`).
+    pub max_response_bytes: u64,
     /// PEM bundle of extra CA certificates.
     pub ca_pem: Option<Vec<u8>>,
     /// PEM with the client certificate and its private key (mTLS).
@@ -57,6 +65,7 @@ impl std::fmt::Debug for ConnectSettings {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .field("action_timeout", &self.action_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -74,6 +83,8 @@ pub struct Override {
     pub max_wait: Option<Duration>,
     pub after_timeout: Option<AfterTimeout>,
     pub hold_with: Option<HoldWith>,
+    /// `expect_progress`: judged by its committed offset (true) or never (false).
+    pub expect_progress: Option<bool>,
 }
 
 /// The validated configuration of a running agent.
@@ -84,6 +95,8 @@ pub struct Config {
     pub db: Option<Target>,
     pub overrides: BTreeMap<String, Override>,
     pub poll_interval: Duration,
+    /// How often each connector's committed offsets are read (`--offsets-interval`).
+    pub offsets_interval: Duration,
     pub probe: ProbeConfig,
     pub settings: Settings,
     pub state_file: PathBuf,
@@ -93,6 +106,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub dry_run: bool,
+    /// At most this many connectors' actions in flight at once (`--max-concurrent-actions`).
+    pub max_concurrent_actions: usize,
     pub config_file: Option<PathBuf>,
     /// Maintenance windows (`--maintenance`, then `[[maintenance]]` of the file).
     pub maintenance: Vec<Window>,
@@ -129,6 +144,11 @@ impl Config {
             return Ok(t.clone());
         }
         target::derive(connector_config)
+    }
+
+    /// The config file's `expect_progress` for a connector, if it says.
+    pub fn expect_progress(&self, name: &str) -> Option<bool> {
+        self.overrides.get(name).and_then(|o| o.expect_progress)
     }
 
     /// Whether any connector may be held with STOP (needs Kafka >= 3.5).
@@ -192,6 +212,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Usage);
         assert!(e.message.contains("--include"), "{}", e.message);
+        // the pattern as typed, not the anchored one the agent builds from it
+        assert!(!e.message.contains("^(?:"), "{}", e.message);
         let e = args(&["--db", "10.0.0.1:1521"])
             .unwrap()
             .validate()
@@ -389,6 +411,61 @@ end = "2026-12-24T04:00:00+09:00"
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Config);
         assert!(Cli::try_parse_from(["x", "windows", "--count", "0"]).is_err());
+    }
+
+    #[test]
+    fn describe_shows_flag_spellings_not_debug_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[connectors.inv]\nafter_timeout = \"resume\"\n").unwrap();
+        let c = args(&["--config", p.to_str().unwrap(), "--hold-with", "stop"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        let text = c.describe();
+        assert!(text.contains("after_timeout      = hold\n"), "{text}");
+        assert!(text.contains("hold_with          = stop\n"), "{text}");
+        assert!(
+            text.contains(
+                "[connectors.\"inv\"] db = -, max_wait = -, after_timeout = resume, hold_with = -\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn response_sizes_take_units_and_stay_in_range() {
+        let size = |v: &str| {
+            args(&["--connect-max-response-size", v]).map(|a| a.connect_max_response_size)
+        };
+        assert_eq!(size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(size("500MB").unwrap(), 500_000_000);
+        assert_eq!(size("65536").unwrap(), 65536);
+        assert_eq!(args(&[]).unwrap().connect_max_response_size, 64 << 20);
+        for bad in [
+            "0",
+            "12",
+            "5TiB",
+            "64 parsecs",
+            "MiB",
+            "99999999999999999999GiB",
+        ] {
+            let e = size(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("--connect-max-response-size") && e.contains("64MiB"),
+                "{bad}: {e}"
+            );
+        }
+        let c = args(&["--connect-max-response-size", "512MiB"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(
+            c.describe().contains("connect_max_answer = 512MiB"),
+            "{}",
+            c.describe()
+        );
     }
 
     #[test]

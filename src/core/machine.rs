@@ -14,6 +14,8 @@ use super::backoff::backoff;
 use super::classify::{self, Attention, Failure};
 use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome, Unheld};
 use super::observe::{ConnState, ConnectorObs, ProbeObs};
+use super::offsets::Position;
+use super::progress::{self, Verdict};
 use super::record::{AfterTimeout, HoldReason, HoldWith, Phase, Record, RecordReason};
 use super::settings::Settings;
 use super::Millis;
@@ -56,6 +58,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         return d;
     };
     rec.missing_polls = 0;
+    progress::track_hold(&mut rec, input.offsets);
 
     match rec.phase {
         Phase::Watching => {
@@ -73,6 +76,18 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 d.record = None;
             } else {
                 d.record = Some(rec);
+            }
+            return d;
+        }
+        Phase::NeedsAttention if rec.reason == RecordReason::Stalled && !conn.any_failed() => {
+            // Stalled after a resume: until its committed offset moves past the hold's; then
+            // watched again (a FAILED task goes the way of any other needs-attention record).
+            match progress::stall_over(&rec, input.offsets) {
+                Some(ev) => {
+                    d.events.push(ev);
+                    watching(input, &mut d);
+                }
+                None => d.record = Some(rec),
             }
             return d;
         }
@@ -100,6 +115,17 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     // From here on the agent holds (or is recovering) this connector.
     if rec.phase == Phase::Verifying && conn.state == ConnState::Running && !conn.any_failed() {
         rec.resume_seen = true;
+    }
+    // A hold whose outcome was unknown, long enough ago that it can no longer land, and the
+    // connector RUNNING: it never took effect. A PAUSED connector from now on is someone
+    // else's (until the agent sends another hold).
+    if rec.hold_pending
+        && !rec.hold_confirmed
+        && rec.hold_sent_at.is_none()
+        && conn.state == ConnState::Running
+        && now.saturating_sub(rec.hold_requested_at) >= s.late_landing
+    {
+        rec.hold_pending = false;
     }
     if human_took_over(&rec, conn, now, s) {
         d.events.push(Event::HandedBack {
@@ -159,14 +185,12 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             } else if now >= rec.retry_at {
                 match rec.hold_sent_at {
                     None => {
-                        rec.hold_pending = true;
-                        d.actions.push(rec.hold_action());
+                        d.actions.push(rec.request_hold(now));
                     }
                     Some(sent) if now.saturating_sub(sent) >= s.confirm_timeout => {
                         d.events.push(Event::HoldResent { after: now - sent });
                         rec.hold_sent_at = None;
-                        rec.hold_pending = true;
-                        d.actions.push(rec.hold_action());
+                        d.actions.push(rec.request_hold(now));
                     }
                     Some(_) => {}
                 }
@@ -206,6 +230,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 outcome: Outcome::NeedsAttention,
                 elapsed,
                 attempts: rec.attempts,
+                judged: None,
             });
             d.events.push(Event::ResumeGaveUp { after, error });
             rec.phase = Phase::NeedsAttention;
@@ -230,7 +255,10 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                     rec.resume_pending = true;
                     d.actions.push(Action::Resume);
                 }
-                if rec.restart_pending {
+                // A restart retried after the resume was accepted waits for the connector to
+                // read RUNNING: a PAUSED one is the resume not in effect yet, or a human's
+                // pause since, whose tasks are not the agent's to restart.
+                if rec.restart_pending && (!rec.resume_done || conn.state == ConnState::Running) {
                     d.actions.push(Action::RestartFailed);
                 }
             } else {
@@ -243,11 +271,14 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 outcome: Outcome::DryRun,
                 elapsed,
                 attempts: rec.attempts,
+                judged: None,
             });
             return d;
         }
         Phase::Verifying => {
-            if let Some(replacement) = verify(name, &mut rec, conn, &probe, now, s, &mut d) {
+            let offsets = input.offsets;
+            if let Some(replacement) = verify(name, &mut rec, conn, &probe, offsets, now, s, &mut d)
+            {
                 d.record = replacement;
                 return d;
             }
@@ -302,7 +333,7 @@ fn watching(input: &Input, d: &mut Decision) {
 
     // A planned window: held at its start (or at once, if it is under way), database up or not.
     if let Some(m) = input.maintenance {
-        start_hold(HoldReason::Maintenance, target, now, s, d);
+        start_hold(HoldReason::Maintenance, target, input, d);
         if let Some(r) = d.record.as_mut() {
             r.wait_from = m.ends_at;
         }
@@ -321,7 +352,7 @@ fn watching(input: &Input, d: &mut Decision) {
             failed: failed.into_iter().map(|(w, _)| w).collect(),
             summary,
         });
-        start_hold(HoldReason::TaskFailed, target, now, s, d);
+        start_hold(HoldReason::TaskFailed, target, input, d);
     } else if conn.state == ConnState::Running
         && probe.real_failures >= s.down_after
         && probe.blind_spot().is_none()
@@ -335,15 +366,22 @@ fn watching(input: &Input, d: &mut Decision) {
             reason: probe.last_reason,
             detail: probe.last_detail.clone(),
         });
-        start_hold(HoldReason::ProbeFailed, target, now, s, d);
+        start_hold(HoldReason::ProbeFailed, target, input, d);
     }
 }
 
-fn start_hold(reason: HoldReason, target: &str, now: Millis, s: &Settings, d: &mut Decision) {
-    let mut rec = Record::new(Phase::Holding, reason, Some(target), now, s);
-    rec.hold_pending = true;
-    d.events.push(Event::HoldStarted { reason });
-    d.actions.push(rec.hold_action());
+fn start_hold(reason: HoldReason, target: &str, input: &Input, d: &mut Decision) {
+    let mut rec = Record::new(
+        Phase::Holding,
+        reason,
+        Some(target),
+        input.now,
+        input.settings,
+    );
+    let position: Option<Position> = input.offsets.and_then(|o| o.position);
+    rec.held_position = position;
+    d.events.push(Event::HoldStarted { reason, position });
+    d.actions.push(rec.request_hold(input.now));
     d.record = Some(rec);
 }
 
@@ -398,9 +436,17 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, now: Millis, s: &Settings)
         // accepted resume has had far longer than its asynchronous effect takes (the agent may
         // not have seen it take effect: a worker restarting meanwhile), never a reason to hold
         // again over a human's pause.
+        // The other hold state (PAUSED when the agent holds with stop, and the reverse) was
+        // never the agent's: a human's at once.
         Phase::Verifying => {
-            (rec.resume_seen || now.saturating_sub(rec.verify_started_at) >= s.confirm_timeout)
-                && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
+            let other_hold = match rec.hold_with {
+                HoldWith::Pause => ConnState::Stopped,
+                HoldWith::Stop => ConnState::Paused,
+            };
+            conn.state == other_hold
+                || ((rec.resume_seen
+                    || now.saturating_sub(rec.verify_started_at) >= s.confirm_timeout)
+                    && matches!(conn.state, ConnState::Paused | ConnState::Stopped))
         }
         _ => false,
     }
@@ -436,6 +482,7 @@ fn time_out(
         last_reason: probe.last_reason,
         last_detail: probe.last_detail.clone(),
         unheld,
+        position: rec.held_position,
     });
 }
 
@@ -470,11 +517,13 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
 }
 
 /// Returns `Some(replacement)` when the recovery ends here (recovered, or needs attention).
+#[allow(clippy::too_many_arguments)]
 fn verify(
     name: &str,
     rec: &mut Record,
     conn: &ConnectorObs,
     probe: &ProbeObs,
+    offsets: Option<super::offsets::OffsetObs>,
     now: Millis,
     s: &Settings,
     d: &mut Decision,
@@ -482,7 +531,11 @@ fn verify(
     // A FAILED item is a new failure once the restart was seen taking effect, or if it was not
     // FAILED when the resume was decided (a task paused during the outage reports its lost
     // connection on its first poll after the resume).
+    // Only judged on a connector seen RUNNING since the resume: while it still reads PAUSED
+    // the resume has not taken effect yet (or a human paused it meanwhile), and restarting or
+    // re-holding it then could act on a human's pause.
     let new_failure = conn.any_failed()
+        && (conn.state == ConnState::Running || rec.resume_seen)
         && (rec.resume_seen
             || conn
                 .failed_ids()
@@ -519,6 +572,12 @@ fn verify(
     if failure.is_none() && conn.all_running() {
         let since = *rec.running_since.get_or_insert(now);
         if now.saturating_sub(since) >= s.verify_window {
+            // RUNNING is not enough for a connector expected to progress (core::progress).
+            let judged = match progress::judge(rec, offsets, now, s, d) {
+                Verdict::Recovered(j) => j,
+                Verdict::Wait => return None,
+                Verdict::Stalled(r) => return Some(Some(r)),
+            };
             let outcome = if rec.timed_out {
                 Outcome::TimedOutRecovered
             } else {
@@ -528,6 +587,7 @@ fn verify(
                 outcome,
                 elapsed: now.saturating_sub(rec.started_at),
                 attempts: rec.attempts,
+                judged: Some(judged),
             });
             return Some(None);
         }
@@ -551,6 +611,7 @@ fn verify(
             outcome: Outcome::NeedsAttention,
             elapsed: now.saturating_sub(rec.started_at),
             attempts: rec.attempts,
+            judged: None,
         });
         d.events.push(Event::AttentionNeeded {
             reason,
@@ -579,11 +640,10 @@ fn verify(
     rec.phase = Phase::Holding;
     rec.held_at = now;
     rec.hold_sent_at = None;
-    rec.hold_pending = true;
     rec.hold_confirmed = false;
     rec.not_before = now + retry_in;
     clear_failures(rec);
-    d.actions.push(rec.hold_action());
+    d.actions.push(rec.request_hold(now));
     None
 }
 
@@ -625,6 +685,12 @@ pub fn apply_result(
                 Action::RestartFailed => {
                     rec.restart_pending = false;
                     enter_verify(rec, now, dry, &mut ev);
+                }
+                // The one restart of a resume whose offset did not move: still verifying, from
+                // the restart on (decided in core::progress).
+                Action::RestartTasks => {
+                    rec.verify_started_at = now;
+                    rec.running_since = None;
                 }
             }
         }

@@ -7,6 +7,7 @@ use super::classify::Attention;
 use super::decision::Action;
 use super::labels::labels;
 use super::observe::ConnState;
+use super::offsets::Position;
 use super::settings::Settings;
 use super::Millis;
 
@@ -147,7 +148,8 @@ pub enum RecordReason {
     UnclassifiedFailure,
     /// The agent's resume kept failing past its bound: the connector is still held.
     ResumeFailed,
-    /// RUNNING, heartbeats configured, and its committed offset does not advance.
+    /// Expected to progress, it read RUNNING after the resume (and after one restart of its
+    /// tasks) but its committed offset did not move past the position of the hold.
     Stalled,
 }
 
@@ -219,6 +221,9 @@ pub struct Record {
     /// existed were written ahead of their request, so it defaults to set.
     #[serde(default = "yes")]
     pub hold_pending: bool,
+    /// When the latest hold request was written ahead (0: before this field existed).
+    #[serde(default)]
+    pub hold_requested_at: Millis,
     /// Like `hold_pending`, for the resume: written ahead, it may have landed (sent, or its
     /// outcome unknown); a known rejection clears it. A RUNNING connector while the agent's
     /// resume can not have landed is a human's resume.
@@ -282,6 +287,13 @@ pub struct Record {
     /// maintenance window that applied to the connector while it was held (0: none).
     #[serde(default)]
     pub wait_from: Millis,
+    /// The committed source position of the hold: the latest read while held (before the
+    /// resume). A resume judged by progress ends recovered only once the position is past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_position: Option<Position>,
+    /// When the one restart of its tasks for a resume whose offset did not move was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_restart_at: Option<Millis>,
 }
 
 impl Record {
@@ -301,6 +313,7 @@ impl Record {
             hold_with: s.hold_with,
             hold_sent_at: None,
             hold_pending: false,
+            hold_requested_at: 0,
             resume_pending: false,
             hold_failures: 0,
             last_error: None,
@@ -322,6 +335,8 @@ impl Record {
             retry_at: 0,
             missing_polls: 0,
             wait_from: 0,
+            held_position: None,
+            stall_restart_at: None,
         }
     }
 
@@ -341,6 +356,13 @@ impl Record {
             Phase::NeedsAttention => self.reason == RecordReason::ResumeFailed,
             Phase::Watching | Phase::Verifying => false,
         }
+    }
+
+    /// Writes a hold request ahead (it may land from now on) and returns its action.
+    pub(crate) fn request_hold(&mut self, now: Millis) -> super::decision::Action {
+        self.hold_pending = true;
+        self.hold_requested_at = now;
+        self.hold_action()
     }
 
     /// A PAUSED/STOPPED connector can be the agent's own hold.

@@ -1,8 +1,7 @@
 //! One function for every decision the core reports: it writes the log line and moves the
 //! matching metric together, so the log and `/metrics` never disagree.
 
-use std::time::Duration;
-
+use crate::core::offsets::Judged;
 use crate::core::text;
 use crate::core::{ActionStatus, Event, HoldWith, Outcome};
 use crate::telemetry::metrics::Metrics;
@@ -17,21 +16,50 @@ pub struct Ctx<'a> {
     pub connect_url: &'a str,
 }
 
-/// `3m 20s`, `45s`, `250ms`.
+/// A duration for a log line, short and not truncated: `250ms`, `1.2s`, `45s`, `3m 20s`,
+/// `1h 30m`, `2d 3h`. Below a minute it keeps a tenth of a second; above, whole seconds (rounded).
 pub fn human(ms: u64) -> String {
-    let secs = ms / 1000;
     if ms < 1000 {
-        format!("{ms}ms")
-    } else if secs < 60 {
-        format!("{secs}s")
-    } else if secs < 3600 {
-        if secs.is_multiple_of(60) {
-            format!("{}m", secs / 60)
+        return format!("{ms}ms");
+    }
+    // tenths of a second, rounded; 59.96s is 1m, not 60.0s
+    let tenths = ms / 100 + u64::from(ms % 100 >= 50);
+    if tenths < 600 {
+        return if tenths.is_multiple_of(10) {
+            format!("{}s", tenths / 10)
         } else {
-            format!("{}m {}s", secs / 60, secs % 60)
-        }
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
+    }
+    let secs = ms / 1000 + u64::from(ms % 1000 >= 500);
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    // the two largest units from the first non-zero one, zeros left out: `1h 5s` would hide
+    // that minutes were dropped, so a day or more shows days and hours only
+    let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
+    let shown = if first == 0 {
+        &parts[0..2]
     } else {
-        humantime::format_duration(Duration::from_secs(secs)).to_string()
+        &parts[first..]
+    };
+    shown
+        .iter()
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The agent's last line: what it left on disk.
+pub fn stopped(dry_run: bool) {
+    if dry_run {
+        tracing::info!("stopped (dry run: no state was written)");
+    } else {
+        tracing::info!("stopped; state written");
     }
 }
 
@@ -80,25 +108,29 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
         Event::AttentionCleared => {
             tracing::info!(connector = n, "{n}: no longer FAILED; back to watching");
         }
-        Event::HoldStarted { reason } => {
+        Event::HoldStarted { reason, position } => {
             m.recovery_started(n, *reason);
             let action = match c.hold_with {
                 HoldWith::Pause => "pause",
                 HoldWith::Stop => "stop",
             };
+            // The committed source position the recovery is judged against, when read.
+            let at = position
+                .map(|p| format!(" (committed {p})"))
+                .unwrap_or_default();
             if *reason == crate::core::HoldReason::Maintenance {
                 tracing::info!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it for a planned maintenance window: {action} requested; resumed after the window once {t} answers"
+                    "{n}: holding it for a planned maintenance window: {action} requested{at}; resumed after the window once {t} answers"
                 );
             } else {
                 tracing::warn!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it while {t} is down ({}): {action} requested",
+                    "{n}: holding it while {t} is down ({}): {action} requested{at}",
                     reason.as_str()
                 );
             }
@@ -153,13 +185,37 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             outcome,
             elapsed,
             attempts,
+            judged,
         } => {
             m.recovery_finished(*outcome, *elapsed as f64 / 1000.0);
+            // Which rule judged it: its committed offset moving past the hold's, or RUNNING.
+            let (rule, how) = match judged {
+                Some(j @ Judged::Progress { .. }) => ("progress", format!("; {j}")),
+                Some(j) => ("state", format!("; {j}")),
+                None => ("none", String::new()),
+            };
             match outcome {
                 Outcome::DryRun => tracing::info!(connector = n, "{n}: dry run: would verify the resume now; recovery ends here"),
                 Outcome::NeedsAttention => tracing::warn!(connector = n, "{n}: recovery ended after {}: the connector failed again in a way waiting cannot fix", human(*elapsed)),
-                _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), "{n}: recovered after {} ({attempts} attempt{})", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
+                _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), judged_by = rule, "{n}: recovered after {} ({attempts} attempt{}){how}", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
             }
+        }
+        Event::StallRestarted { held, now, after } => {
+            let now = now.map_or_else(|| "no position".to_string(), |p| p.to_string());
+            tracing::warn!(connector = n, target = t, "{n}: RUNNING {} after the resume but its committed offset has not moved past the hold's (held at {held}; resumed; now at {now}): restarting its tasks once", human(*after));
+        }
+        Event::StallOver { held, now } => {
+            tracing::info!(connector = n, "{n}: its committed offset moves again (held at {held}; now at {now}); back to watching");
+        }
+        Event::RecoveryStalled {
+            held,
+            now,
+            after,
+            elapsed,
+        } => {
+            m.recovery_finished(Outcome::NeedsAttention, *elapsed as f64 / 1000.0);
+            let now = now.map_or_else(|| "no position".to_string(), |p| p.to_string());
+            tracing::error!(connector = n, target = t, reason = "stalled", "{n}: needs attention (stalled): held at {held}; resumed; now at {now}: its committed offset did not move in the {} after a restart of its tasks, while it reads RUNNING. The recovery ends after {}; the connector is left RUNNING. Check what feeds it: the LogMiner session and the archive logs (purged by RMAN DELETE INPUT?), the replication slot and its walsender, the binlog retention; and the worker log", human(*after), human(*elapsed));
         }
         Event::LateFailureRestarted { failed } => {
             tracing::warn!(connector = n, "{n}: {} FAILED right after the resume while {t} answers (a task paused during the outage reports the lost connection on its first poll); restarting it", failed.join(", "));
@@ -176,7 +232,11 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             last_reason,
             last_detail,
             unheld,
+            position,
         } => {
+            let at = position
+                .map(|p| format!(" Committed offset at the hold: {p}."))
+                .unwrap_or_default();
             m.timed_out(n);
             let url = c.connect_url;
             let resume = text::curl("PUT", url, n, "/resume");
@@ -199,7 +259,7 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     connector = n,
                     target = t,
                     last_probe = last,
-                    "{n}: manual intervention required: {db}. The connector stays {held}. When the database is back: {resume} && {restart}"
+                    "{n}: manual intervention required: {db}. The connector stays {held}.{at} When the database is back: {resume} && {restart}"
                 ),
                 Some(u) => {
                     let action = match c.hold_with {
@@ -294,6 +354,41 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     action.as_str()
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod human_tests {
+    use super::human;
+
+    #[test]
+    fn durations_are_short_and_not_truncated() {
+        for (ms, text) in [
+            (0, "0ms"),
+            (250, "250ms"),
+            (999, "999ms"),
+            (1000, "1s"),
+            (1200, "1.2s"),
+            (1249, "1.2s"),
+            (1250, "1.3s"),
+            (45_000, "45s"),
+            (59_940, "59.9s"),
+            (59_960, "1m"),
+            (60_000, "1m"),
+            (200_000, "3m 20s"),
+            (200_400, "3m 20s"),
+            (200_600, "3m 21s"),
+            (1_800_000, "30m"),
+            (3_600_000, "1h"),
+            (5_400_000, "1h 30m"),
+            (5_405_000, "1h 30m 5s"),
+            (3_605_000, "1h 5s"),
+            (86_400_000, "1d"),
+            (2 * 86_400_000 + 3 * 3_600_000 + 59_000, "2d 3h"),
+            (u64::MAX, "213503982334d 14h"),
+        ] {
+            assert_eq!(human(ms), text, "{ms} ms");
         }
     }
 }

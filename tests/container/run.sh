@@ -352,6 +352,15 @@ fi
 podman create --name "$NAME-cp" "$IMAGE" >/dev/null 2>&1
 podman cp "$NAME-cp:/cdc-sentinel" "$WORK/cdc-sentinel"
 podman rm -v "$NAME-cp" >/dev/null 2>&1
+# The image's agent is built without the `demo` feature: no simulator in it (texts only the
+# simulator crate has: its cluster id and commit, its connector syntax, the demo subcommand).
+SIM_TEXTS=$(strings "$WORK/cdc-sentinel" | grep -c -e 'sim-Xk4bQ2ZmTGa8cN1yVYQdJw' -e 'a60e31147e6b01ee' \
+    -e 'NAME=KIND@HOST:PORT' -e 'embedded simulated Kafka Connect' -e 'Worker is still starting up. Current worker startup stage' || true)
+if [ "$SIM_TEXTS" = 0 ] && ! "$WORK/cdc-sentinel" demo >/dev/null 2>&1; then
+    ok "the image's binary holds no simulator and no demo"
+else
+    fail "the image's binary holds simulator code ($SIM_TEXTS simulator texts) or runs a demo"
+fi
 if python3 "$HERE/check_deploy.py" "$REPO" --agent "$WORK/cdc-sentinel"; then
     ok "deploy/: compose, kubernetes, systemd examples check out (flags accepted by check-config)"
 else

@@ -4,11 +4,15 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod cli;
+mod cli_safety;
+mod connect_odd;
 mod demo;
 mod fleet;
 mod layers;
+mod mass;
 mod metrics_doc;
 mod odd_nights;
+mod offsets;
 mod oracle_listener;
 mod probe_cli;
 mod probe_oracle;
@@ -16,6 +20,7 @@ mod probe_oracledb;
 mod probe_standin;
 
 mod scenarios;
+mod selection;
 mod sim;
 mod support;
 mod tls;

@@ -206,7 +206,7 @@ impl KafkaStateStore {
                 format!("{RECORD}{n}"),
                 Some(to_json(&RecordValue {
                     v: STATE_VERSION,
-                    record: r.clone(),
+                    record: (**r).clone(),
                 })),
             ),
             Change::DeleteRecord(n) => (format!("{RECORD}{n}"), None),
@@ -475,7 +475,7 @@ mod tests {
         let s = offline();
         let mut map = BTreeMap::new();
         for c in [
-            Change::PutRecord("inv/entory cdc".into(), rec()),
+            Change::PutRecord("inv/entory cdc".into(), Box::new(rec())),
             Change::PutHandedBack("orders".into(), 42),
         ] {
             let (k, v) = KafkaStateStore::encode(&c);

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{Millis, Record};
 
-pub use file::FileStore;
+pub use file::{parse as parse_state, FileStore};
 pub use kafka::KafkaStateStore;
 pub use mem::MemStore;
 
@@ -53,7 +53,7 @@ impl Durable {
     pub fn apply(&mut self, c: &Change) {
         match c {
             Change::PutRecord(n, r) => {
-                self.connectors.insert(n.clone(), r.clone());
+                self.connectors.insert(n.clone(), (**r).clone());
             }
             Change::DeleteRecord(n) => {
                 self.connectors.remove(n);
@@ -72,7 +72,7 @@ impl Durable {
         let mut out = Vec::new();
         for (n, r) in &next.connectors {
             if self.connectors.get(n) != Some(r) {
-                out.push(Change::PutRecord(n.clone(), r.clone()));
+                out.push(Change::PutRecord(n.clone(), Box::new(r.clone())));
             }
         }
         for n in self.connectors.keys() {
@@ -94,10 +94,10 @@ impl Durable {
     }
 }
 
-/// One per-key change.
+/// One per-key change. (A record is boxed: it is far larger than the other changes.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    PutRecord(String, Record),
+    PutRecord(String, Box<Record>),
     DeleteRecord(String),
     PutHandedBack(String, Millis),
     DeleteHandedBack(String),
@@ -115,6 +115,8 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("{what} has format version {found}, newer than this agent understands ({STATE_VERSION}); run a newer cdc-sentinel")]
     TooNew { what: String, found: u32 },
+    #[error("{what} is a directory: --state-file names the file the agent writes (e.g. /var/lib/cdc-sentinel/state.json), not its directory")]
+    NotAFile { what: String },
     #[error("cannot write {what}: {source} ({fix})")]
     Write {
         what: String,

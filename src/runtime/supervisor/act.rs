@@ -79,6 +79,7 @@ async fn send(client: &Client, name: &str, a: Action) -> ActionResult {
         Action::Stop => client.stop(name).await,
         Action::Resume => client.resume(name).await,
         Action::RestartFailed => client.restart_failed(name).await,
+        Action::RestartTasks => client.restart_tasks(name).await,
     };
     match r {
         Ok(()) => ActionResult::Ok,
@@ -193,6 +194,7 @@ mod tests {
                 action_timeout: Duration::from_secs(2),
                 ca_pem: None,
                 identity_pem: None,
+                max_response_bytes: 64 << 20,
             },
             Metrics::new("t", "t", false),
         )

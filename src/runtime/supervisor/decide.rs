@@ -40,6 +40,7 @@ pub(crate) fn decide(
     board: &ProbeBoard,
     gone: &HashSet<String>,
     between: &HashSet<String>,
+    offsets: &super::offsets::OffsetsStage,
 ) -> Decisions {
     let now = obs.now;
     let names: BTreeSet<&String> = obs
@@ -75,6 +76,7 @@ pub(crate) fn decide(
             settings: &settings,
             handed_back_at: state.handed_back.get(name).copied(),
             maintenance: maintenance(cfg, name, target.as_deref(), now),
+            offsets: offsets.obs(name),
         };
         let decision = core::step(name, prev, &input);
         if let Some(h) = decision.handed_back {

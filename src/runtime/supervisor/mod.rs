@@ -18,8 +18,10 @@ mod act;
 mod decide;
 mod leadership;
 mod observe;
+mod offsets;
 mod owners;
 mod publish;
+mod selection;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -78,6 +80,8 @@ pub struct Agent {
     /// Probe count last logged per target during a recovery.
     probe_logged: HashMap<String, u64>,
     version_checked: bool,
+    /// Committed offsets: reads, trackers, stalls.
+    offsets: offsets::OffsetsStage,
     /// Connectors whose unknown state was logged, and that state.
     unknown_states_logged: HashMap<String, String>,
     /// Targets reported as blind spots, and why.
@@ -86,6 +90,7 @@ pub struct Agent {
     last_listed: usize,
     /// Held connectors missing from the listing whose "keeping the hold" line was logged.
     missing_logged: HashSet<String>,
+    selection: selection::Warned,
     /// Held connectors between two workers (a crashed or stopped worker's).
     owners: owners::Owners,
 }
@@ -143,10 +148,12 @@ impl Agent {
             unknown_logged: HashSet::new(),
             last_connect_error: None,
             probe_logged: HashMap::new(),
+            offsets: offsets::OffsetsStage::new(),
             last_listed: 0,
             blind_reported: HashMap::new(),
             unknown_states_logged: HashMap::new(),
             missing_logged: HashSet::new(),
+            selection: Default::default(),
             owners: owners::Owners::default(),
         })
     }
@@ -182,7 +189,7 @@ impl Agent {
             }
         }
         self.store.close().await;
-        tracing::info!("stopped; state written");
+        events::stopped(self.cfg.dry_run);
         Ok(())
     }
 
@@ -224,6 +231,8 @@ impl Agent {
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
         let obs = observe::observe(&self.cfg, list, now);
+        self.selection.check(&self.cfg, &obs);
+        self.offsets.observe(&obs, &self.state);
         self.ensure_probes(&obs);
         if !self.lead.leading() {
             // A standby: publish what it sees, decide and send nothing.
@@ -234,7 +243,15 @@ impl Agent {
         let gone = self.confirm_gone(&obs).await;
         let between = self.owners.between(&obs, &self.state, now).await;
         // 2. decide
-        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board, &gone, &between);
+        let decisions = decide::decide(
+            &self.cfg,
+            &obs,
+            &self.state,
+            &self.board,
+            &gone,
+            &between,
+            &self.offsets,
+        );
         // 3. persist (write-ahead), then report; nothing is acted on unless it is durable
         let durable = self.persist(decisions.next.clone()).await?;
         let pending: Vec<(String, Vec<Action>)> = if durable {
@@ -251,13 +268,13 @@ impl Agent {
         };
         // 4. act, 5. fold
         if !pending.is_empty() {
-            self.health.acting(Some(self.clock.now_ms()));
+            self.health.acting_on(self.clock.now_ms(), &pending);
             let acted = act::act(
                 &self.client,
                 self.store.clone(),
                 pending,
                 self.cfg.dry_run,
-                MAX_CONCURRENT_ACTIONS,
+                self.cfg.max_concurrent_actions,
             )
             .await;
             self.health.acting(None);
@@ -271,6 +288,7 @@ impl Agent {
                 || clock.now_ms(),
             );
         }
+        (self.offsets).schedule(&self.client, &self.cfg, &self.state, &self.clock, now);
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::unknown_states(&obs, &mut self.unknown_states_logged);
@@ -290,7 +308,8 @@ impl Agent {
             &mut self.probe_logged,
             self.clock.now_ms(),
         );
-        let views = publish::views(&self.cfg, &obs, &self.state);
+        let mut views = publish::views(&self.cfg, &obs, &self.state);
+        self.offsets.annotate(&self.cfg, &mut views);
         publish::publish(views, now, &self.metrics, &self.diag);
         Ok(decisions.wake_at)
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use cdc_sentinel_probe::target::{Target, TargetError};
 
 use crate::config::Config;
+use crate::core::offsets::{Expect, Flavour};
 use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, Settings, TaskObs};
 use crate::runtime::connect::types::ExpandedMap;
 
@@ -19,6 +20,10 @@ pub(crate) struct Seen {
     pub settings: Settings,
     /// The workers its status names (connector and tasks), each once: see `owners`.
     pub workers: Vec<String>,
+    /// Whose committed offsets it has (`None`: not a connector the agent reads them for).
+    pub flavour: Option<Flavour>,
+    /// Whether its committed offset must move by itself.
+    pub expect: Expect,
 }
 
 /// What one poll showed.
@@ -57,6 +62,14 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
                 .collect(),
         };
         let config = ex.info.map(|i| i.config).unwrap_or_default();
+        let key = |k: &str| config.get(k).map(String::as_str);
+        let flavour = key("connector.class").and_then(Flavour::of_class);
+        let expect = Expect::of(
+            flavour,
+            cfg.expect_progress(&name),
+            key("heartbeat.interval.ms"),
+            key("heartbeat.action.query"),
+        );
         let target = cfg.target_for(&name, &config);
         let seen = Seen {
             conn,
@@ -64,6 +77,8 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
             selected: cfg.selector.selects(&name),
             settings: cfg.settings_for(&name),
             workers,
+            flavour,
+            expect,
         };
         connectors.insert(name, seen);
     }

@@ -117,6 +117,7 @@ pub(crate) fn views(cfg: &Config, obs: &Observation, state: &Durable) -> Vec<Con
             attempts: rec.map_or(0, |r| r.attempts),
             maintenance: in_window,
             manager: Manager::Rest,
+            offset: None,
         });
     }
     views
