@@ -12,7 +12,7 @@ pub fn init(format: LogFormat) {
         // must not fill with escape codes (https://no-color.org is honoured too)
         .with_ansi(
             std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()),
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         )
         .with_writer(std::io::stderr);
     match format {

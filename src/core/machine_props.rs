@@ -387,6 +387,7 @@ fn run(ops: Vec<Op>, hold_with: HoldWith) {
                     settings: &a.s,
                     handed_back_at: a.handed_back,
                     maintenance,
+                    resource: None,
                 };
                 let prev = a.rec.clone();
                 let d = step("inv", prev.as_ref(), &input);

@@ -25,7 +25,7 @@ pub fn human(ms: u64) -> String {
     } else if secs < 60 {
         format!("{secs}s")
     } else if secs < 3600 {
-        if secs % 60 == 0 {
+        if secs.is_multiple_of(60) {
             format!("{}m", secs / 60)
         } else {
             format!("{}m {}s", secs / 60, secs % 60)
@@ -241,9 +241,16 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 human(*after)
             );
         }
-        Event::HandedBack { state, elapsed } => {
+        Event::HandedBack {
+            state,
+            elapsed,
+            why,
+        } => {
             m.recovery_finished(Outcome::HandedBack, *elapsed as f64 / 1000.0);
-            tracing::warn!(connector = n, target = t, "{n}: someone else changed it to {} during the recovery; handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed));
+            match why {
+                Some(why) => tracing::warn!(connector = n, target = t, "{n}: someone else took it over during the recovery ({why}; connector {}); handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed)),
+                None => tracing::warn!(connector = n, target = t, "{n}: someone else changed it to {} during the recovery; handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed)),
+            }
         }
         Event::Deleted { elapsed } => {
             m.recovery_finished(Outcome::Deleted, *elapsed as f64 / 1000.0);
@@ -275,6 +282,15 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     action.as_str()
                 );
             }
+        }
+        Event::ActionDeclined { action, why } => {
+            m.action(n, *action, ActionStatus::Error);
+            tracing::warn!(
+                connector = n,
+                action = action.as_str(),
+                "{n}: {} not written: {why}; not retried, the recovery ends as handed back",
+                action.as_str()
+            );
         }
         Event::ActionOk { action, dry_run } => {
             if *dry_run {

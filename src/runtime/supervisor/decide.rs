@@ -73,6 +73,7 @@ pub(crate) fn decide(
             settings: &settings,
             handed_back_at: state.handed_back.get(name).copied(),
             maintenance: maintenance(cfg, name, target.as_deref(), now),
+            resource: seen.and_then(|s| s.resource.as_ref()),
         };
         let decision = core::step(name, prev, &input);
         if let Some(h) = decision.handed_back {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use cdc_sentinel_probe::target::{Target, TargetError};
 
 use crate::config::Config;
-use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, Settings, TaskObs};
+use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, ResourceObs, Settings, TaskObs};
 use crate::runtime::connect::types::ExpandedMap;
 
 /// One connector as seen in this poll.
@@ -17,6 +17,8 @@ pub(crate) struct Seen {
     pub target: Result<Target, TargetError>,
     pub selected: bool,
     pub settings: Settings,
+    /// Its Strimzi `KafkaConnector` (with `--strimzi-cluster`).
+    pub resource: Option<ResourceObs>,
 }
 
 /// What one poll showed.
@@ -52,6 +54,7 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
             target,
             selected: cfg.selector.selects(&name),
             settings: cfg.settings_for(&name),
+            resource: None,
         };
         connectors.insert(name, seen);
     }
