@@ -269,6 +269,8 @@ impl RunArgs {
             maintenance.extend(file_windows(path, &fc.maintenance)?);
         }
 
+        let strimzi = self.strimzi()?;
+
         let settings = Settings {
             hold_with: self.hold_with,
             after_timeout: self.after_timeout,
@@ -318,6 +320,45 @@ impl RunArgs {
             dry_run: self.dry_run,
             config_file: self.config.clone(),
             maintenance,
+            strimzi,
         })
+    }
+
+    /// `--strimzi-*`: the client's options, checked as the API server would check the names.
+    fn strimzi(&self) -> Result<Option<cdc_sentinel_strimzi::Options>, ConfigError> {
+        let Some(cluster) = &self.strimzi_cluster else {
+            for (flag, set) in [
+                ("--strimzi-namespace", self.strimzi_namespace.is_some()),
+                ("--strimzi-kubeconfig", self.strimzi_kubeconfig.is_some()),
+            ] {
+                if set {
+                    return Err(usage(format!(
+                        "{flag} is set but --strimzi-cluster is not: give the KafkaConnect's name with --strimzi-cluster (or CDC_SENTINEL_STRIMZI_CLUSTER)"
+                    )));
+                }
+            }
+            return Ok(None);
+        };
+        if self.strimzi_timeout.is_zero() {
+            return Err(usage("--strimzi-timeout must be greater than zero"));
+        }
+        if let Some(p) = &self.strimzi_kubeconfig {
+            // Only that it can be read: its content (credentials) is never shown.
+            std::fs::File::open(p).map_err(|e| {
+                file_err(format!(
+                    "--strimzi-kubeconfig {}: cannot read it ({e}). Fix: point it at a kubeconfig file, or leave it out to use KUBECONFIG, the pod's service account or ~/.kube/config",
+                    p.display()
+                ))
+            })?;
+        }
+        let mut o = cdc_sentinel_strimzi::Options::new(cluster.trim());
+        o.namespace = self
+            .strimzi_namespace
+            .as_ref()
+            .map(|n| n.trim().to_string());
+        o.kubeconfig = self.strimzi_kubeconfig.clone();
+        o.request_timeout = self.strimzi_timeout;
+        o.validate().map_err(|e| usage(e.to_string()))?;
+        Ok(Some(o))
     }
 }
