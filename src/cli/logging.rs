@@ -4,7 +4,7 @@ use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CDC_SENTINEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -15,6 +15,8 @@ pub struct Ctx<'a> {
     pub max_wait_ms: u64,
     pub verify_window_ms: u64,
     pub connect_url: &'a str,
+    /// `Some(namespace)` while the connector is held through its Strimzi `KafkaConnector`.
+    pub resource_ns: Option<&'a str>,
 }
 
 /// `3m 20s`, `45s`, `250ms`.
@@ -82,23 +84,25 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
         }
         Event::HoldStarted { reason } => {
             m.recovery_started(n, *reason);
-            let action = match c.hold_with {
-                HoldWith::Pause => "pause",
-                HoldWith::Stop => "stop",
+            let what = match (c.resource_ns, c.hold_with) {
+                (Some(_), HoldWith::Pause) => "spec.state: paused requested on its KafkaConnector",
+                (Some(_), HoldWith::Stop) => "spec.state: stopped requested on its KafkaConnector",
+                (None, HoldWith::Pause) => "pause requested",
+                (None, HoldWith::Stop) => "stop requested",
             };
             if *reason == crate::core::HoldReason::Maintenance {
                 tracing::info!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it for a planned maintenance window: {action} requested; resumed after the window once {t} answers"
+                    "{n}: holding it for a planned maintenance window: {what}; resumed after the window once {t} answers"
                 );
             } else {
                 tracing::warn!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it while {t} is down ({}): {action} requested",
+                    "{n}: holding it while {t} is down ({}): {what}",
                     reason.as_str()
                 );
             }
@@ -179,7 +183,10 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
         } => {
             m.timed_out(n);
             let url = c.connect_url;
-            let resume = text::curl("PUT", url, n, "/resume");
+            let resume = match c.resource_ns {
+                Some(ns) => text::kubectl_state(ns, n, "running"),
+                None => text::curl("PUT", url, n, "/resume"),
+            };
             let restart = text::curl("POST", url, n, "/restart?includeTasks=true&onlyFailed=true");
             let last = last_reason.map_or("none", |r| r.as_str());
             let waited = human(*elapsed);
@@ -227,7 +234,10 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             tracing::warn!(connector = n, target = t, "{n}: a hold sent before the agent gave up took effect late (connector {}); it will be resumed once {t} is back", state.as_str());
         }
         Event::ResumeGaveUp { after, error } => {
-            let resume = text::curl("PUT", c.connect_url, n, "/resume");
+            let resume = match c.resource_ns {
+                Some(ns) => text::kubectl_state(ns, n, "running"),
+                None => text::curl("PUT", c.connect_url, n, "/resume"),
+            };
             let restart = text::curl(
                 "POST",
                 c.connect_url,

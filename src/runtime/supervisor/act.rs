@@ -11,10 +11,27 @@ use tokio::sync::Semaphore;
 use crate::core::{self, Action, ActionResult, Millis};
 use crate::runtime::connect::{Client, ConnectError};
 use crate::runtime::store::{Authority, Durable, Store};
+use crate::runtime::strimzi::ResourceWrite;
 use crate::telemetry::events::{self, Ctx};
 use crate::telemetry::Metrics;
 
 use super::decide::Decided;
+
+/// One connector's actions, and where its hold and resume go.
+pub(crate) struct Pending {
+    pub name: String,
+    pub actions: Vec<Action>,
+    pub via: Via,
+}
+
+/// Where a connector's hold (pause/stop) and resume go; the restart of FAILED tasks always goes
+/// through REST.
+#[derive(Clone)]
+pub(crate) enum Via {
+    Rest,
+    /// Its Strimzi `KafkaConnector` (`spec.state` and the agent's mark).
+    Resource(ResourceWrite),
+}
 
 /// The results of one connector's actions, in the order they were sent.
 pub(crate) struct Acted {
@@ -26,14 +43,14 @@ pub(crate) struct Acted {
 pub(crate) async fn act(
     client: &Client,
     store: &dyn Store,
-    pending: Vec<(String, Vec<Action>)>,
+    pending: Vec<Pending>,
     dry_run: bool,
     limit: usize,
 ) -> Vec<Acted> {
     let permits = Arc::new(Semaphore::new(limit.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let mut out = Vec::new();
-    for (name, actions) in pending {
+    for Pending { name, actions, via } in pending {
         if !dry_run {
             if let Authority::Standby(why) = store.may_act() {
                 tracing::debug!(connector = %name, "not sending {actions:?}: {why}");
@@ -50,7 +67,7 @@ pub(crate) async fn act(
                 let r = if dry_run {
                     ActionResult::DryRun
                 } else {
-                    send(&client, &name, a).await
+                    send(&client, &via, &name, a).await
                 };
                 let stop = !matches!(r, ActionResult::Ok | ActionResult::DryRun);
                 results.push((a, r));
@@ -69,7 +86,12 @@ pub(crate) async fn act(
     out
 }
 
-async fn send(client: &Client, name: &str, a: Action) -> ActionResult {
+async fn send(client: &Client, via: &Via, name: &str, a: Action) -> ActionResult {
+    if let Via::Resource(w) = via {
+        if let Some(r) = w.send(client, name, a).await {
+            return r;
+        }
+    }
     let r = match a {
         Action::Pause => client.pause(name).await,
         Action::Stop => client.stop(name).await,
@@ -106,6 +128,7 @@ pub(crate) fn fold(
     state: &mut Durable,
     metrics: &Metrics,
     connect_url: &str,
+    strimzi_ns: Option<&str>,
     now: impl Fn() -> Millis,
 ) {
     let by_name: HashMap<&str, &Decided> = decided.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -125,6 +148,7 @@ pub(crate) fn fold(
                 max_wait_ms: d.settings.max_wait,
                 verify_window_ms: d.settings.verify_window,
                 connect_url,
+                resource_ns: strimzi_ns.filter(|_| rec.manager == core::Manager::Strimzi),
             };
             for ev in &evs {
                 events::emit(metrics, &ctx, ev);

@@ -18,6 +18,7 @@ mod act;
 mod decide;
 mod observe;
 mod publish;
+mod strimzi;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::core::classify::redact;
-use crate::core::{Action, Event, Millis};
+use crate::core::{Event, Millis};
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::types::{kafka_version, ExpandedMap};
 use crate::runtime::connect::{Client, ConnectError, WorkerHealth};
@@ -82,6 +83,8 @@ pub struct Agent {
     last_listed: usize,
     /// Held connectors missing from the listing whose "keeping the hold" line was logged.
     missing_logged: HashSet<String>,
+    /// `--strimzi-cluster`: the KafkaConnectors side (see `strimzi.rs`).
+    strimzi: Option<strimzi::Glue>,
 }
 
 impl Agent {
@@ -133,7 +136,14 @@ impl Agent {
             blind_reported: HashMap::new(),
             unknown_states_logged: HashMap::new(),
             missing_logged: HashSet::new(),
+            strimzi: None,
         })
+    }
+
+    /// Holds the connectors that have a Strimzi `KafkaConnector` through it (`--strimzi-cluster`).
+    pub fn with_strimzi(mut self, client: cdc_sentinel_strimzi::Strimzi) -> Agent {
+        self.strimzi = Some(strimzi::Glue::new(client));
+        self
     }
 
     pub fn health(&self) -> Health {
@@ -167,7 +177,12 @@ impl Agent {
     /// One cycle. Returns how long to sleep before the next one.
     pub async fn cycle(&mut self) -> Result<Duration, AgentError> {
         let poll = self.cfg.poll_interval;
-        let list = match self.client.list().await {
+        // The KafkaConnectors (with --strimzi-cluster) are listed next to Kafka Connect.
+        let (list, ()) = tokio::join!(
+            self.client.list(),
+            strimzi::observe(&mut self.strimzi, &self.metrics)
+        );
+        let list = match list {
             Ok(l) => l,
             Err(e) => {
                 self.connect_failed(&e, self.clock.now_ms());
@@ -200,7 +215,8 @@ impl Agent {
         now: Millis,
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
-        let obs = observe::observe(&self.cfg, list, now);
+        let mut obs = observe::observe(&self.cfg, list, now);
+        strimzi::annotate(&mut self.strimzi, &mut obs);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
         let gone = self.confirm_gone(&obs).await;
@@ -211,11 +227,15 @@ impl Agent {
         self.state = decisions.next;
         self.report(&decisions.decided);
         // 4. act, 5. fold
-        let pending: Vec<(String, Vec<Action>)> = decisions
+        let pending: Vec<act::Pending> = decisions
             .decided
             .iter()
             .filter(|d| !d.decision.actions.is_empty())
-            .map(|d| (d.name.clone(), d.decision.actions.clone()))
+            .map(|d| act::Pending {
+                name: d.name.clone(),
+                actions: d.decision.actions.clone(),
+                via: strimzi::via(self.strimzi.as_ref(), self.state.connectors.get(&d.name)),
+            })
             .collect();
         if !pending.is_empty() {
             self.health.acting(Some(self.clock.now_ms()));
@@ -235,9 +255,19 @@ impl Agent {
                 &mut self.state,
                 &self.metrics,
                 self.client.base_url(),
+                self.strimzi.as_ref().map(strimzi::Glue::namespace),
                 || clock.now_ms(),
             );
         }
+        // The agent's marks on KafkaConnectors follow its records (hand-backs, ended holds).
+        strimzi::mirror(
+            &mut self.strimzi,
+            &obs,
+            &self.state.connectors,
+            self.store.may_act(),
+            self.cfg.dry_run,
+        )
+        .await;
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::unknown_states(&obs, &mut self.unknown_states_logged);
@@ -268,6 +298,9 @@ impl Agent {
     /// and answers 404 for the connector's own status. Anything less is blindness, not a
     /// deletion: the records stay, nothing is sent, and one line says so.
     async fn confirm_gone(&mut self, obs: &observe::Observation) -> HashSet<String> {
+        if obs.blind.is_some() {
+            return HashSet::new();
+        }
         let listed = obs.connectors.len();
         let previous = std::mem::replace(&mut self.last_listed, listed);
         let missing: BTreeSet<&String> = self
@@ -393,6 +426,7 @@ impl Agent {
                 max_wait_ms: d.settings.max_wait,
                 verify_window_ms: d.settings.verify_window,
                 connect_url: self.client.base_url(),
+                resource_ns: strimzi::namespace(self.strimzi.as_ref(), d.manager),
             };
             for ev in &d.decision.events {
                 events::emit(&self.metrics, &ctx, ev);

@@ -17,7 +17,8 @@ pub(crate) struct Seen {
     pub target: Result<Target, TargetError>,
     pub selected: bool,
     pub settings: Settings,
-    /// Its Strimzi `KafkaConnector` (with `--strimzi-cluster`).
+    /// Its Strimzi `KafkaConnector` (with `--strimzi-cluster`, filled in by
+    /// `strimzi::annotate`). While the view is blind: the last one seen, for the metrics only.
     pub resource: Option<ResourceObs>,
 }
 
@@ -25,6 +26,10 @@ pub(crate) struct Seen {
 pub(crate) struct Observation {
     pub now: Millis,
     pub connectors: BTreeMap<String, Seen>,
+    /// Why no decision may be taken on this observation (with `--strimzi-cluster`: the
+    /// `KafkaConnector`s could not be listed, so which connectors the operator manages, and
+    /// what people did to them, is unknown).
+    pub blind: Option<String>,
 }
 
 pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observation {
@@ -58,7 +63,11 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
         };
         connectors.insert(name, seen);
     }
-    Observation { now, connectors }
+    Observation {
+        now,
+        connectors,
+        blind: None,
+    }
 }
 
 /// The maintenance window that applies to a connector now, if any.
