@@ -16,5 +16,6 @@ mod probe_standin;
 
 mod scenarios;
 mod sim;
+mod strimzi;
 mod support;
 mod tls;
