@@ -52,6 +52,14 @@ impl Strimzi {
     }
 
     async fn agent(&self, extra: &[&str]) -> Agent {
+        Agent::start(&self.sim.url(), &self.flags(extra)).await
+    }
+
+    async fn agent_with_state(&self, state: PathBuf) -> Agent {
+        Agent::start_with_state(&self.sim.url(), &self.flags(&[]), state).await
+    }
+
+    fn flags<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut flags = vec![
             "--strimzi-cluster",
             self.cluster,
@@ -61,7 +69,7 @@ impl Strimzi {
             "1s",
         ];
         flags.extend_from_slice(extra);
-        Agent::start(&self.sim.url(), &flags).await
+        flags
     }
 
     fn resource(&self, name: &str) -> Value {
@@ -584,4 +592,44 @@ async fn a_failed_connector_object_is_held_with_stopped() {
     assert_eq!(k.spec_state("crm"), "running");
     assert!(k.marks("crm").is_empty());
     assert_eq!(k.sim.connector_state("crm").as_deref(), Some("RUNNING"));
+}
+
+/// The annotations mirror the state file, they do not replace it: a hold of the agent's on a
+/// resource that no record (and no hand-back) explains (the state file was lost) is never
+/// resumed by the agent, nor touched; one line says so, with the command to resume it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_on_the_resource_without_a_record_is_left_and_said_once() {
+    let mut db = Db::start().await;
+    let k = Strimzi::start("connect-lost-state", Duration::from_millis(300)).await;
+    k.connector(failfast("archive", &db), None);
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = k.agent_with_state(dir.path().join("state.json")).await;
+    first.wait_state("archive", "RUNNING", 5 * S).await;
+    db.down().await;
+    first.wait_phase("archive", "waiting", 5 * S).await;
+    first.kill().await;
+
+    // Its state file is lost; the database comes back.
+    db.up().await;
+    let second = k.agent_with_state(dir.path().join("other.json")).await;
+    second.wait_state("archive", "PAUSED", 5 * S).await;
+    let writes = k.writes_to("archive").len();
+    tokio::time::sleep(2 * S).await;
+    assert_eq!(
+        k.writes_to("archive").len(),
+        writes,
+        "{:?}",
+        k.writes_to("archive")
+    );
+    assert_eq!(k.spec_state("archive"), "paused");
+    assert!(k
+        .marks("archive")
+        .contains(&("cdc-sentinel.io/held-state".into(), "paused".into())));
+    assert_eq!(k.sim.connector_state("archive").as_deref(), Some("PAUSED"));
+    assert_eq!(
+        count_in_logs("archive: its KafkaConnector carries cdc-sentinel's hold (spec.state paused) but the agent has no record of holding it, so it will not resume it. To resume it: kubectl -n 'kafka' patch kafkaconnector 'archive' --type merge -p '{\"spec\":{\"state\":\"running\"}}'"),
+        1,
+        "{}",
+        logs()
+    );
 }

@@ -263,7 +263,7 @@ impl Agent {
         strimzi::mirror(
             &mut self.strimzi,
             &obs,
-            &self.state.connectors,
+            &self.state,
             self.store.may_act(),
             self.cfg.dry_run,
         )

@@ -10,7 +10,9 @@
 //! - [`mirror`] (after stage 5): the agent's mark on a resource mirrors its record. With no
 //!   hold of the agent's on record (a hand-back, an ended recovery), its annotations are
 //!   removed; if its `spec.state` hold is still on the resource while a person resumed the
-//!   connector through REST, `spec.state` is set back to `running` as they asked.
+//!   connector through REST, `spec.state` is set back to `running` as they asked. A hold of
+//!   the agent's on a resource with neither a record nor a hand-back (a lost state file) is
+//!   left as it is, and said once: the agent never resumes what it has no record of.
 //!
 //! A `KafkaConnector` is re-read right before every write, and a write never overrides a
 //! person's decision there (the strimzi crate's guarded patches).
@@ -19,8 +21,8 @@ use std::collections::{HashMap, HashSet};
 
 use cdc_sentinel_strimzi::{Outcome, Snapshot, Strimzi, View};
 
-use crate::core::{ConnState, Manager, Record};
-use crate::runtime::store::Authority;
+use crate::core::{text, ConnState, Manager, Record};
+use crate::runtime::store::{Authority, Durable};
 use crate::runtime::strimzi::{resource_obs, ResourceWrite};
 use crate::telemetry::Metrics;
 
@@ -177,7 +179,7 @@ pub(crate) fn via(glue: Option<&Glue>, rec: Option<&Record>) -> Via {
 pub(crate) async fn mirror(
     glue: &mut Option<Glue>,
     obs: &Observation,
-    records: &std::collections::BTreeMap<String, Record>,
+    state: &Durable,
     authority: Authority,
     dry_run: bool,
 ) {
@@ -196,7 +198,8 @@ pub(crate) async fn mirror(
         if r.our_annotations.is_empty() {
             continue;
         }
-        let holds = records
+        let holds = state
+            .connectors
             .get(name)
             .is_some_and(|rec| rec.phase.in_recovery() || rec.hold_in_effect());
         if holds {
@@ -207,12 +210,13 @@ pub(crate) async fn mirror(
             .mark
             .as_ref()
             .is_some_and(|m| r.state == m.state.as_connector_state());
-        todo.push((name.clone(), ours, seen.conn.state));
+        let handed_back = state.handed_back.contains_key(name);
+        todo.push((name.clone(), ours, handed_back, seen.conn.state));
     }
     let client = g.client.clone();
     let mut logged = std::mem::take(&mut g.mirror_logged);
     let mut seen_names = HashSet::new();
-    for (name, ours, state) in todo {
+    for (name, ours, handed_back, state) in todo {
         seen_names.insert(name.clone());
         let line = if ours && state == ConnState::Running {
             // A person resumed it through REST while spec.state still holds it: the hand-back
@@ -226,10 +230,10 @@ pub(crate) async fn mirror(
                 Ok(other) => format!("{name}: its KafkaConnector was not released: {other:?}"),
                 Err(e) => format!("{name}: cannot set its KafkaConnector back to running after a resume through REST: {e}; trying again at the next poll"),
             }
-        } else if ours {
+        } else if ours && !handed_back {
             // No record of holding it (a lost state file, or a mark written back by hand): the
             // agent never resumes what it has no record of, and leaves the mark as it is.
-            format!("{name}: its KafkaConnector carries cdc-sentinel's hold (spec.state {}) but the agent has no record of holding it, so it will not resume it. To resume it: kubectl -n {} patch kafkaconnector {} --type merge -p '{{\"spec\":{{\"state\":\"running\"}}}}'", r_state(snapshot, &name), cdc_sentinel_strimzi::shell_quote(client.namespace()), cdc_sentinel_strimzi::shell_quote(&name))
+            format!("{name}: its KafkaConnector carries cdc-sentinel's hold (spec.state {}) but the agent has no record of holding it, so it will not resume it. To resume it: {}", r_state(snapshot, &name), text::kubectl_state(client.namespace(), &name, "running"))
         } else {
             match client.clear_mark(&name).await {
                 Ok(Outcome::Written { .. }) => {
