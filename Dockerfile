@@ -15,11 +15,15 @@ ARG TARGET=x86_64-unknown-linux-musl
 # Compiled into the binary (cdc_sentinel_build_info{revision=...}).
 ARG CDC_SENTINEL_REVISION=unknown
 # The upstream image lacks the musl target and musl-gcc (ring, the TLS crate, compiles C for the
-# target); a builder image that already has both needs no network here.
+# target; so do librdkafka, OpenSSL and zlib, built from source and linked statically for the
+# Kafka state store, which also need make, a perl with IPC::Cmd for OpenSSL's Configure, and a
+# C++ compiler that librdkafka's configure insists on finding although it builds only C);
+# a builder image that already has all of them needs no network here.
 # hadolint ignore=DL3008
-RUN if ! command -v musl-gcc >/dev/null; then \
+RUN if ! command -v musl-gcc >/dev/null || ! command -v make >/dev/null || ! command -v c++ >/dev/null \
+       || ! perl -MIPC::Cmd -e1 2>/dev/null; then \
       apt-get update \
-      && apt-get install -y --no-install-recommends musl-tools \
+      && apt-get install -y --no-install-recommends musl-tools make perl g++ \
       && rm -rf /var/lib/apt/lists/*; \
     fi \
     && { rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"; }

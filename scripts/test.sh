@@ -6,13 +6,14 @@
 #   ./scripts/test.sh              # everything
 #   ./scripts/test.sh rust alerts  # only these steps
 #
-# Steps: lint rust alerts prometheus probes container real-connect
+# Steps: lint rust fuzz alerts prometheus probes container real-connect
+# (fuzz: every parser under cargo-fuzz for CDC_SENTINEL_FUZZ_SECONDS each, default 15)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 [ "${CDC_SENTINEL_NO_DEPS:-0}" = 1 ] || bash scripts/deps.sh || { echo "test.sh: installing the test tools failed" >&2; exit 2; }
 
-all=(lint rust alerts prometheus probes container real-connect)
+all=(lint rust fuzz alerts prometheus probes container real-connect)
 steps=("$@")
 ((${#steps[@]})) || steps=("${all[@]}")
 
@@ -44,6 +45,7 @@ for s in "${steps[@]}"; do
   case "$s" in
     lint) run_step lint lint ;;
     rust) run_step rust cargo test --workspace --all-targets ;;
+    fuzz) run_step fuzz bash scripts/fuzz.sh "${CDC_SENTINEL_FUZZ_SECONDS:-15}" ;;
     alerts) run_step alerts bash alerts/check.sh ;;
     prometheus) run_step prometheus bash tests/e2e/prometheus/run.sh ;;
     probes)

@@ -157,18 +157,27 @@ pub fn parse_url(url: &str) -> Result<Target, TargetUrlError> {
 }
 
 fn split_host_port(s: &str) -> Option<(String, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+    let (host, port, bracketed) = if let Some(rest) = s.strip_prefix('[') {
         let (h, p) = rest.split_once("]:")?;
-        (h, p)
+        (h, p, true)
     } else {
-        s.rsplit_once(':')?
+        let (h, p) = s.rsplit_once(':')?;
+        (h, p, false)
     };
     let port: u16 = port.trim().parse().ok()?;
     let host = host.trim();
-    if host.is_empty() || port == 0 || host.contains(char::is_whitespace) {
+    if host.is_empty() || port == 0 {
         return None;
     }
-    Some((host.to_string(), port))
+    // An IPv6 address only in brackets, and a bracket or colon nowhere else: `mysql://]::777`
+    // was once taken as host "]:" (fuzz/, target).
+    let plain = |c: char| c.is_alphanumeric() || "-._~".contains(c);
+    let ok = if bracketed {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        host.chars().all(plain)
+    };
+    ok.then(|| (host.to_string(), port))
 }
 
 /// Why no target could be derived from a connector's configuration.
@@ -372,6 +381,37 @@ fn tns_value(desc: &str, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `scripts/fuzz.sh` (target `target`): a malformed host was accepted, and the URL
+    /// the agent then printed for it (`mysql://[]:]:777`) did not parse back.
+    #[test]
+    fn fuzz_malformed_hosts_are_refused_and_urls_round_trip() {
+        for bad in [
+            "mysQl://]::777/",
+            "mysql://]::777",
+            "tcp://[::1:5432",
+            "tcp://[not-v6]:5432",
+            "tcp://a:b:5432",
+            "postgres://h/x:5432",
+            "tcp://h%20x:1",
+        ] {
+            assert!(
+                parse_url(bad).is_err(),
+                "{bad} accepted: {:?}",
+                parse_url(bad)
+            );
+        }
+        for good in [
+            "mysql://[::1]:3306",
+            "tcp://10.0.0.1:1521",
+            "postgres://pg-01.db.example:5432",
+            "oracle://db_1:1521/ORCLPDB1",
+            "oracle://db1:1521?sid=ORCL",
+        ] {
+            let t = parse_url(good).unwrap();
+            assert_eq!(parse_url(&t.url()).unwrap(), t, "{good}");
+        }
+    }
 
     fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -273,6 +273,7 @@ pub(crate) async fn handle(
     let query_raw = req.uri().query().map(str::to_string);
     let segs = segments(&path);
     let seg_refs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let _in_flight = shared.begin(classify(&method, &seg_refs).first().copied());
     let fault = {
         let mut m = shared.model();
         m.record(Recorded {

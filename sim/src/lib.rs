@@ -194,7 +194,7 @@ impl ConnectorSpec {
 }
 
 /// A request class that a [`Fault`] can be attached to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
     /// `GET /connectors` (with or without `expand`).
     List,
@@ -270,6 +270,41 @@ pub(crate) struct Shared {
     conn_token: Mutex<CancellationToken>,
     shutdown: CancellationToken,
     runtime: tokio::runtime::Handle,
+    /// Requests being handled now and the most seen at once, per route (see
+    /// [`SimConnect::max_in_flight`]).
+    pub(crate) in_flight: Mutex<std::collections::HashMap<Route, (usize, usize)>>,
+}
+
+impl Shared {
+    /// Counts a request of `route` as in flight until the returned guard is dropped.
+    pub(crate) fn begin(self: &Arc<Self>, route: Option<Route>) -> InFlight {
+        if let Some(r) = route {
+            let mut m = lock(&self.in_flight);
+            let e = m.entry(r).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(e.0);
+        }
+        InFlight {
+            shared: self.clone(),
+            route,
+        }
+    }
+}
+
+/// A request in flight; dropping it (the answer is sent, or the connection dropped) ends it.
+pub(crate) struct InFlight {
+    shared: Arc<Shared>,
+    route: Option<Route>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(r) = self.route {
+            if let Some(e) = lock(&self.shared.in_flight).get_mut(&r) {
+                e.0 = e.0.saturating_sub(1);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -360,6 +395,7 @@ impl SimConnect {
             shutdown: CancellationToken::new(),
             runtime: tokio::runtime::Handle::current(),
             opts,
+            in_flight: Mutex::new(Default::default()),
         });
         let accept = tokio::spawn(accept_loop(shared.clone()));
         let ticker = tokio::spawn(tick_loop(shared.clone()));
@@ -594,9 +630,21 @@ impl SimConnect {
         self.shared().model().requests.iter().cloned().collect()
     }
 
+    /// The most requests of `route` the worker was handling at the same moment (from the
+    /// request's arrival to its answer, a [`Fault::Slow`] delay included) since it started or
+    /// since [`SimConnect::clear_requests`].
+    pub fn max_in_flight(&self, route: Route) -> usize {
+        lock(&self.shared().in_flight)
+            .get(&route)
+            .map_or(0, |e| e.1)
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.shared().model().requests.clear();
+        for e in lock(&self.shared().in_flight).values_mut() {
+            e.1 = e.0;
+        }
     }
 
     /// The connector's committed offset counter: +1 per tick while the connector and at least

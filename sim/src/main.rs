@@ -14,7 +14,7 @@ use cdc_sentinel_sim::{ConnectorSpec, DbCheck, RetryMode, SimConnect, SimOptions
 
 /// Runs the simulated Kafka Connect worker until SIGTERM or Ctrl-C.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "cdc-sentinel-sim", version)]
+#[command(name = "cdc-sentinel-sim", version, disable_version_flag = true)]
 struct SimulateArgs {
     /// Where the simulated worker listens.
     #[arg(long, default_value = "127.0.0.1:8083")]

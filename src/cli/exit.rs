@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 use crate::config::{ConfigError, ErrorKind};
+use crate::runtime::app::StartError;
+use crate::runtime::supervisor::AgentError;
 
 /// Why the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,5 +59,22 @@ impl From<&ConfigError> for Exit {
             ErrorKind::Usage => Exit::Usage,
             ErrorKind::Config => Exit::Config,
         }
+    }
+}
+
+impl From<&StartError> for Exit {
+    fn from(e: &StartError) -> Exit {
+        match e {
+            // the port is busy or not ours: the service is unavailable, the config may be fine
+            StartError::Listen { .. } => Exit::Unavailable,
+            StartError::Config(_) | StartError::Agent(_) => Exit::Config,
+        }
+    }
+}
+
+impl From<&AgentError> for Exit {
+    fn from(_: &AgentError) -> Exit {
+        // a state file that cannot be read or written, a worker that cannot do the hold
+        Exit::Config
     }
 }

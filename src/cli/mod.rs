@@ -14,7 +14,7 @@ pub mod windows;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::config::{Cli, Command};
 use exit::Exit;
@@ -31,7 +31,12 @@ pub fn main() -> ExitCode {
                 _ if probe::invoked() => Exit::ProbeBadInput,
                 _ => Exit::Usage,
             };
-            let _ = e.print();
+            match blame_env(&e, &std::env::args_os().collect::<Vec<_>>()) {
+                Some(msg) => eprint!("{msg}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return code.into();
         }
     };
@@ -49,14 +54,56 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         None => rt.block_on(run::run(cli.run)),
         Some(Command::Run(a)) => rt.block_on(run::run(a)),
-        Some(Command::CheckConfig(a)) => check_config::run(a),
+        Some(Command::CheckConfig(a)) => rt.block_on(check_config::run(a)),
         Some(Command::Healthcheck(h)) => rt.block_on(healthcheck::run(h)),
         Some(Command::Windows(w)) => windows::run(w),
         Some(Command::Probe(p)) => rt.block_on(probe::run(p)),
         Some(Command::MetricsDoc(m)) => metrics_doc::run(m),
+        #[cfg(feature = "demo")]
         Some(Command::Demo(d)) => demo(&rt, d),
     };
     exit.into()
+}
+
+/// Clap blames a bad value on its flag even when it came from the environment
+/// (`CDC_SENTINEL_POLL_INTERVAL=soon` reads "invalid value 'soon' for '--poll-interval'"), which
+/// sends the operator looking for a flag that is not there. When the flag is not on the command
+/// line and its variable is set, the message names the variable.
+pub fn blame_env(e: &clap::Error, argv: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.split_whitespace().next()?.strip_prefix("--")?;
+    let on_command_line = argv.iter().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+    });
+    if on_command_line {
+        return None;
+    }
+    let root = Cli::command();
+    let scope = argv
+        .get(1)
+        .and_then(|a| a.to_str())
+        .and_then(|a| root.find_subcommand(a))
+        .unwrap_or(&root);
+    let env = scope
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))?
+        .get_env()?
+        .to_string_lossy()
+        .into_owned();
+    std::env::var_os(&env)?;
+    let quoted = format!("'{arg}'");
+    let text = e.to_string();
+    text.contains(&quoted).then(|| {
+        text.replacen(
+            &quoted,
+            &format!("{env} (the environment variable of --{long})"),
+            1,
+        )
+    })
 }
 
 #[cfg(feature = "demo")]
@@ -69,10 +116,4 @@ fn demo(rt: &tokio::runtime::Runtime, d: crate::config::DemoArgs) -> Exit {
             Exit::Failure
         }
     }
-}
-
-#[cfg(not(feature = "demo"))]
-fn demo(_: &tokio::runtime::Runtime, _: crate::config::DemoArgs) -> Exit {
-    eprintln!("cdc-sentinel demo: this build has no demo (it was built without the `demo` feature, as release images are); run `cargo run --release -- demo` from a source checkout");
-    Exit::Usage
 }

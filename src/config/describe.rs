@@ -5,6 +5,16 @@ use std::time::Duration;
 
 use super::Config;
 
+/// `64MiB`, `1GiB`, `1500000B`: the largest binary unit that divides the size.
+pub fn size(bytes: u64) -> String {
+    for (unit, n) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= n && bytes.is_multiple_of(n) {
+            return format!("{}{unit}", bytes / n);
+        }
+    }
+    format!("{bytes}B")
+}
+
 impl Config {
     /// The effective configuration as text, secrets redacted (`check-config`).
     pub fn describe(&self) -> String {
@@ -44,6 +54,11 @@ impl Config {
         );
         let _ = writeln!(
             s,
+            "connect_max_answer = {} (--connect-max-response-size)",
+            size(self.connect.max_response_bytes)
+        );
+        let _ = writeln!(
+            s,
             "connectors         = {}",
             if self.selector.names.is_empty() {
                 "(all)".to_string()
@@ -57,7 +72,7 @@ impl Config {
             self.selector
                 .include
                 .as_ref()
-                .map(|r| r.as_str())
+                .map(super::Selector::as_typed)
                 .unwrap_or("(none)")
         );
         let _ = writeln!(
@@ -66,7 +81,7 @@ impl Config {
             self.selector
                 .exclude
                 .as_ref()
-                .map(|r| r.as_str())
+                .map(super::Selector::as_typed)
                 .unwrap_or("(none)")
         );
         let _ = writeln!(
@@ -93,8 +108,21 @@ impl Config {
             dm(self.settings.verify_window)
         );
         let _ = writeln!(s, "max_wait           = {}", dm(self.settings.max_wait));
-        let _ = writeln!(s, "after_timeout      = {:?}", self.settings.after_timeout);
-        let _ = writeln!(s, "hold_with          = {:?}", self.settings.hold_with);
+        let _ = writeln!(
+            s,
+            "after_timeout      = {}",
+            self.settings.after_timeout.as_str()
+        );
+        let _ = writeln!(
+            s,
+            "hold_with          = {}",
+            self.settings.hold_with.as_str()
+        );
+        let _ = writeln!(
+            s,
+            "max_concurrent_actions = {}",
+            self.max_concurrent_actions
+        );
         let _ = writeln!(s, "state_file         = {}", self.state_file.display());
         let _ = writeln!(s, "web.listen_address = {}", self.listen);
         let _ = writeln!(s, "dry_run            = {}", self.dry_run);
@@ -138,11 +166,11 @@ impl Config {
         for (name, o) in &self.overrides {
             let _ = writeln!(
                 s,
-                "[connectors.{name:?}] db = {}, max_wait = {}, after_timeout = {:?}, hold_with = {:?}{}",
+                "[connectors.{name:?}] db = {}, max_wait = {}, after_timeout = {}, hold_with = {}{}",
                 o.db.as_ref().map(|t| t.url()).unwrap_or_else(|| "-".into()),
                 o.max_wait.map(d).unwrap_or_else(|| "-".into()),
-                o.after_timeout,
-                o.hold_with,
+                o.after_timeout.map_or("-", |a| a.as_str()),
+                o.hold_with.map_or("-", |h| h.as_str()),
                 if self.selector.ignored.contains(name) { ", ignore = true" } else { "" }
             );
         }

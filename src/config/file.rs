@@ -40,11 +40,24 @@ pub struct MaintenanceEntry {
     /// A one-off window: RFC 3339 times with an offset.
     pub start: Option<String>,
     pub end: Option<String>,
-    #[serde(default)]
+    /// Omitted: every connector (unless `targets` narrows it). Present, it must name some.
+    #[serde(default, deserialize_with = "non_empty")]
     pub connectors: Vec<String>,
     /// Target labels, or database URLs (`oracle://db:1521/PDB1`) whose label is meant.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "non_empty")]
     pub targets: Vec<String>,
+}
+
+/// `connectors = []` reads like "no connector" but an empty list would mean what an omitted
+/// key means, every connector: refused, so a window never applies wider than written.
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    if v.is_empty() {
+        return Err(serde::de::Error::custom(
+            "an empty list would select nothing, yet an omitted key means every connector: name at least one, or leave the key out for every connector",
+        ));
+    }
+    Ok(v)
 }
 
 impl MaintenanceEntry {

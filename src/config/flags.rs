@@ -33,6 +33,7 @@ pub enum Command {
     /// Print the effective configuration (secrets redacted) and exit; exit 64/78 if it is bad.
     CheckConfig(RunArgs),
     /// Play a nightly backup against an embedded simulated Kafka Connect and database.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Ask a running agent whether it is ready (for container HEALTHCHECKs): exit 0 if so.
     Healthcheck(HealthArgs),
@@ -65,6 +66,7 @@ pub struct WindowsArgs {
     pub from: Option<String>,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Where the demo agent serves /metrics.
@@ -75,7 +77,7 @@ pub struct DemoArgs {
     )]
     pub listen: String,
     /// Run the scenes faster (2; 10 plays both nights in a few seconds) or slower (0.5).
-    #[arg(long, env = "CDC_SENTINEL_DEMO_SPEED", default_value_t = 1.0)]
+    #[arg(long, env = "CDC_SENTINEL_DEMO_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
     /// Log format.
     #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -89,7 +91,7 @@ pub struct HealthArgs {
     #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_URL")]
     pub url: Option<String>,
     /// How long to wait for the answer.
-    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_HEALTHCHECK_TIMEOUT", default_value = "3s", value_parser = duration_at_most(max::TIMEOUT))]
     pub timeout: Duration,
 }
 
@@ -99,10 +101,90 @@ pub enum LogFormat {
     Json,
 }
 
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{e}: expected a duration like 250ms, 60s, 30m or 1h30m"))?;
-    Ok(d)
+/// `demo --speed`: from 0.1 (ten times slower) to 100.
+#[cfg_attr(not(feature = "demo"), allow(dead_code))]
+pub(crate) fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.1..=100.0).contains(&v) => Ok(v),
+        _ => Err("expected a factor from 0.1 to 100 (2 plays twice as fast)".into()),
+    }
+}
+
+/// A boolean from the environment: `true`/`false` as documented, and the usual spellings
+/// `1`/`0`, `yes`/`no`, `on`/`off` (any case); anything else is an error, never a silent false.
+pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "on" => Ok(true),
+        "false" | "0" | "no" | "n" | "off" | "" => Ok(false),
+        _ => Err("expected true or false (or 1/0, yes/no, on/off)".into()),
+    }
+}
+
+/// The smallest and largest `--connect-max-response-size`: below 1 KiB not even a small
+/// cluster's listing fits; beyond 4 GiB the cap no longer protects the agent.
+pub const RESPONSE_SIZE_RANGE: (u64, u64) = (1 << 10, 4 << 30);
+
+/// A size in bytes: `65536`, `64KiB`, `64MiB`, `1GiB` (powers of 1024), `64kB`, `64MB`, `1GB`
+/// (powers of 1000), within [`RESPONSE_SIZE_RANGE`].
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let forms = "expected a size like 64MiB, 512MiB, 1GiB or a number of bytes";
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: {forms}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "kb" => 1_000,
+        "m" | "mib" => 1 << 20,
+        "mb" => 1_000_000,
+        "g" | "gib" => 1 << 30,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown unit {other:?}: {forms}")),
+    };
+    let (min, max) = RESPONSE_SIZE_RANGE;
+    let bytes = n.saturating_mul(mult);
+    if bytes < min || bytes > max {
+        return Err(format!("must be between 1KiB and 4GiB: {forms}"));
+    }
+    Ok(bytes)
+}
+
+/// The longest value each duration flag (and config-file key) takes. Longer ones are typos;
+/// they would also overflow the arithmetic of deadlines (`500000000000y` used to panic).
+pub mod max {
+    use std::time::Duration;
+
+    /// `--connect-timeout`, `--connect-action-timeout`, `--probe-timeout`, `probe --timeout`,
+    /// `healthcheck --timeout`.
+    pub const TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    /// `--poll-interval`, `--probe-interval`, `probe --interval`.
+    pub const INTERVAL: Duration = Duration::from_secs(60 * 60);
+    /// `--verify-timeout`, `--verify-window`.
+    pub const VERIFY: Duration = Duration::from_secs(24 * 60 * 60);
+    /// `--max-wait` and the config file's `max_wait`.
+    pub const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+}
+
+/// A duration of at most `max`; the error says the maximum (clap adds the flag, or `cli`
+/// the environment variable it came from).
+pub(crate) fn duration_at_most(
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |s: &str| {
+        let limit = humantime::format_duration(max);
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
+            format!("{e}: expected a duration like 250ms, 60s, 30m or 1h30m, at most {limit}")
+        })?;
+        if d > max {
+            return Err(format!(
+                "longer than the maximum, {limit}: give a duration of at most {limit}"
+            ));
+        }
+        Ok(d)
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -130,10 +212,13 @@ pub struct RunArgs {
     #[arg(long, env = "CDC_SENTINEL_CONNECT_CLIENT_KEY")]
     pub connect_client_key: Option<PathBuf>,
     /// Timeout of each Kafka Connect request.
-    #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration_at_most(max::TIMEOUT))]
     pub connect_timeout: Duration,
+    /// Largest Kafka Connect answer read (e.g. 64MiB, 512MiB); a larger one is a failed poll, never buffered whole.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_MAX_RESPONSE_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub connect_max_response_size: u64,
     /// Timeout of a pause/resume/stop/restart call (stop and restart wait for the leader and the config topic).
-    #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_ACTION_TIMEOUT", default_value = "60s", value_parser = duration_at_most(max::TIMEOUT))]
     pub connect_action_timeout: Duration,
 
     /// Act only on this connector (repeatable; comma-separated in the environment).
@@ -165,13 +250,13 @@ pub struct RunArgs {
     pub maintenance: Vec<String>,
 
     /// How often to read every connector's status.
-    #[arg(long, env = "CDC_SENTINEL_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_POLL_INTERVAL", default_value = "5s", value_parser = duration_at_most(max::INTERVAL))]
     pub poll_interval: Duration,
     /// How often to probe each database.
-    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "60s", value_parser = duration_at_most(max::INTERVAL))]
     pub probe_interval: Duration,
     /// Timeout of one probe.
-    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = duration_at_most(max::TIMEOUT))]
     pub probe_timeout: Duration,
     /// Failed probes in a row that mean "down" while a connector still reads RUNNING.
     #[arg(long, env = "CDC_SENTINEL_DOWN_AFTER", default_value_t = 3)]
@@ -180,13 +265,13 @@ pub struct RunArgs {
     #[arg(long, env = "CDC_SENTINEL_UP_AFTER", default_value_t = 2)]
     pub up_after: u32,
     /// After a resume, how long the connector and every task have to reach RUNNING.
-    #[arg(long, env = "CDC_SENTINEL_VERIFY_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_VERIFY_TIMEOUT", default_value = "2m", value_parser = duration_at_most(max::VERIFY))]
     pub verify_timeout: Duration,
     /// How long they must then stay RUNNING for the recovery to count.
-    #[arg(long, env = "CDC_SENTINEL_VERIFY_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_VERIFY_WINDOW", default_value = "30s", value_parser = duration_at_most(max::VERIFY))]
     pub verify_window: Duration,
     /// Give up waiting after this long: the connector stays held and an alert fires.
-    #[arg(long, env = "CDC_SENTINEL_MAX_WAIT", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_MAX_WAIT", default_value = "30m", value_parser = duration_at_most(max::MAX_WAIT))]
     pub max_wait: Duration,
     /// After the maximum wait: keep holding (the runbook's way) or resume once the database is back.
     #[arg(long, env = "CDC_SENTINEL_AFTER_TIMEOUT", value_enum, default_value_t = AfterTimeout::Hold)]
@@ -194,6 +279,9 @@ pub struct RunArgs {
     /// How to hold a connector: pause (any Kafka) or stop (Kafka >= 3.5: releases the database sessions).
     #[arg(long, env = "CDC_SENTINEL_HOLD_WITH", value_enum, default_value_t = HoldWith::Pause)]
     pub hold_with: HoldWith,
+    /// At most this many connectors' actions (pause, stop, resume, restart) in flight at once, so a mass hold does not flood the worker.
+    #[arg(long, env = "CDC_SENTINEL_MAX_CONCURRENT_ACTIONS", default_value_t = super::DEFAULT_MAX_CONCURRENT_ACTIONS, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_concurrent_actions: u16,
     /// Where the agent records which connectors it holds.
     #[arg(
         long,
@@ -211,8 +299,8 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, env = "CDC_SENTINEL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Log and count what would be done, send nothing, write no state.
-    #[arg(long, env = "CDC_SENTINEL_DRY_RUN")]
+    /// Log and count what would be done, send nothing, write no state (in the environment: true/false, 1/0, yes/no, on/off).
+    #[arg(long, env = "CDC_SENTINEL_DRY_RUN", action = clap::ArgAction::SetTrue, value_parser = parse_bool)]
     pub dry_run: bool,
 
     /// Strimzi: the KafkaConnect's metadata.name. A connector with a KafkaConnector labelled strimzi.io/cluster=NAME is held through its spec.state (the operator undoes a pause made through REST).
@@ -225,7 +313,7 @@ pub struct RunArgs {
     #[arg(long, env = "CDC_SENTINEL_STRIMZI_KUBECONFIG")]
     pub strimzi_kubeconfig: Option<PathBuf>,
     /// Strimzi: timeout of each Kubernetes API request.
-    #[arg(long, env = "CDC_SENTINEL_STRIMZI_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_STRIMZI_TIMEOUT", default_value = "10s", value_parser = duration_at_most(max::TIMEOUT))]
     pub strimzi_timeout: Duration,
 }
 
@@ -238,10 +326,10 @@ pub struct ProbeArgs {
     #[arg(long, env = "CDC_SENTINEL_PROBE_COUNT", default_value_t = 1)]
     pub count: u32,
     /// Pause between probes with --count (its variable is also `run --probe-interval`'s, as the timeout's is).
-    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_INTERVAL", default_value = "1s", value_parser = duration_at_most(max::INTERVAL))]
     pub interval: Duration,
     /// Timeout of one probe (connect and protocol exchange).
-    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = duration_at_most(max::TIMEOUT))]
     pub timeout: Duration,
 }
 

@@ -21,15 +21,20 @@ use crate::core::windows::Window;
 use crate::core::{AfterTimeout, HoldWith, Settings};
 
 pub use error::{ConfigError, ErrorKind};
+#[cfg(feature = "demo")]
+pub use flags::DemoArgs;
 pub use flags::{
-    Cli, Command, DemoArgs, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
+    Cli, Command, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
 };
 pub use selector::Selector;
-pub use validate::{parse_listen, readiness_url};
+pub use validate::{parse_config_file, parse_listen, readiness_url, ConfigFile};
 
 /// The agent's default metrics port. Prometheus' default port allocations page has every port
 /// of 9100-9999 taken; 10150 is beyond it (see README, "HTTP endpoints").
 pub const DEFAULT_PORT: u16 = 10150;
+
+/// The default of `--max-concurrent-actions`.
+pub const DEFAULT_MAX_CONCURRENT_ACTIONS: u16 = 16;
 
 /// How to reach Kafka Connect.
 #[derive(Clone)]
@@ -42,6 +47,8 @@ pub struct ConnectSettings {
     /// and waits for its config topic (its own limit is 90 s), so they can take much longer
     /// than a status read.
     pub action_timeout: Duration,
+    /// The largest answer read from Kafka Connect, in bytes (`--connect-max-response-size`).
+    pub max_response_bytes: u64,
     /// PEM bundle of extra CA certificates.
     pub ca_pem: Option<Vec<u8>>,
     /// PEM with the client certificate and its private key (mTLS).
@@ -56,6 +63,7 @@ impl std::fmt::Debug for ConnectSettings {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
             .field("action_timeout", &self.action_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -89,6 +97,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub dry_run: bool,
+    /// At most this many connectors' actions in flight at once (`--max-concurrent-actions`).
+    pub max_concurrent_actions: usize,
     pub config_file: Option<PathBuf>,
     /// Maintenance windows (`--maintenance`, then `[[maintenance]]` of the file).
     pub maintenance: Vec<Window>,
@@ -191,6 +201,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Usage);
         assert!(e.message.contains("--include"), "{}", e.message);
+        // the pattern as typed, not the anchored one the agent builds from it
+        assert!(!e.message.contains("^(?:"), "{}", e.message);
         let e = args(&["--db", "10.0.0.1:1521"])
             .unwrap()
             .validate()
@@ -464,6 +476,61 @@ end = "2026-12-24T04:00:00+09:00"
             "{text}"
         );
         assert!(args(&[]).unwrap().validate().unwrap().strimzi.is_none());
+    }
+
+    #[test]
+    fn describe_shows_flag_spellings_not_debug_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[connectors.inv]\nafter_timeout = \"resume\"\n").unwrap();
+        let c = args(&["--config", p.to_str().unwrap(), "--hold-with", "stop"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        let text = c.describe();
+        assert!(text.contains("after_timeout      = hold\n"), "{text}");
+        assert!(text.contains("hold_with          = stop\n"), "{text}");
+        assert!(
+            text.contains(
+                "[connectors.\"inv\"] db = -, max_wait = -, after_timeout = resume, hold_with = -\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn response_sizes_take_units_and_stay_in_range() {
+        let size = |v: &str| {
+            args(&["--connect-max-response-size", v]).map(|a| a.connect_max_response_size)
+        };
+        assert_eq!(size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(size("500MB").unwrap(), 500_000_000);
+        assert_eq!(size("65536").unwrap(), 65536);
+        assert_eq!(args(&[]).unwrap().connect_max_response_size, 64 << 20);
+        for bad in [
+            "0",
+            "12",
+            "5TiB",
+            "64 parsecs",
+            "MiB",
+            "99999999999999999999GiB",
+        ] {
+            let e = size(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("--connect-max-response-size") && e.contains("64MiB"),
+                "{bad}: {e}"
+            );
+        }
+        let c = args(&["--connect-max-response-size", "512MiB"])
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(
+            c.describe().contains("connect_max_answer = 512MiB"),
+            "{}",
+            c.describe()
+        );
     }
 
     #[test]

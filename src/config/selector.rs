@@ -12,6 +12,15 @@ pub struct Selector {
 }
 
 impl Selector {
+    /// A pattern as the user typed it (`--include`/`--exclude` are stored anchored as
+    /// `^(?:PATTERN)$`, so that they match whole names).
+    pub fn as_typed(re: &Regex) -> &str {
+        re.as_str()
+            .strip_prefix("^(?:")
+            .and_then(|r| r.strip_suffix(")$"))
+            .unwrap_or(re.as_str())
+    }
+
     pub fn selects(&self, name: &str) -> bool {
         if !self.names.is_empty() && !self.names.iter().any(|n| n == name) {
             return false;

@@ -11,7 +11,7 @@ use regex::Regex;
 use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
 use super::file::MaintenanceEntry;
-use super::flags::{parse_duration, HealthArgs, RunArgs, WindowsArgs};
+use super::flags::{duration_at_most, max, HealthArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
 use crate::core::windows::{self, Window};
 use crate::core::Settings;
@@ -85,6 +85,9 @@ impl WindowsArgs {
 fn flag_windows(values: &[String]) -> Result<Vec<Window>, ConfigError> {
     values
         .iter()
+        .map(|v| v.trim())
+        // CDC_SENTINEL_MAINTENANCE="...; ...;" may end with a separator
+        .filter(|v| !v.is_empty())
         .map(|v| {
             windows::parse_when(v)
                 .map(|schedule| Window {
@@ -111,6 +114,103 @@ fn file_windows(path: &Path, entries: &[MaintenanceEntry]) -> Result<Vec<Window>
         .collect()
 }
 
+/// What the `--config` file contributes to a [`Config`].
+#[derive(Debug)]
+pub struct ConfigFile {
+    pub overrides: BTreeMap<String, Override>,
+    /// `ignore = true` entries.
+    pub ignored: Vec<String>,
+    /// The `[[maintenance]]` windows.
+    pub maintenance: Vec<Window>,
+}
+
+/// The `--config` file's text (read from `path`, named in errors), checked as strictly as the
+/// flags: unknown keys, bad URLs, durations of zero or beyond the maximum, empty lists.
+pub fn parse_config_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    let fc: FileConfig = toml::from_str(text).map_err(|e| {
+        file_err(format!(
+            "--config {}: {}",
+            path.display(),
+            e.to_string().trim()
+        ))
+    })?;
+    let mut overrides = BTreeMap::new();
+    let mut ignored = Vec::new();
+    for (name, entry) in fc.connectors {
+        let key = |k: &str| format!("--config {}: [connectors.\"{name}\"] {k}", path.display());
+        if entry.ignore {
+            ignored.push(name.clone());
+        }
+        let o = Override {
+            db: entry
+                .db
+                .as_deref()
+                .map(target::parse_url)
+                .transpose()
+                .map_err(|e| file_err(format!("{}: {e}", key("db"))))?,
+            max_wait: entry
+                .max_wait
+                .as_deref()
+                .map(|v| {
+                    let d = duration_at_most(max::MAX_WAIT)(v)?;
+                    if d.is_zero() {
+                        return Err(
+                            "must be greater than zero (as --max-wait must be); omit the key to use --max-wait".to_string(),
+                        );
+                    }
+                    Ok(d)
+                })
+                .transpose()
+                .map_err(|e| {
+                    file_err(format!(
+                        "{} = {:?}: {e}",
+                        key("max_wait"),
+                        entry.max_wait.as_deref().unwrap_or("")
+                    ))
+                })?,
+            after_timeout: entry.after_timeout,
+            hold_with: entry.hold_with,
+        };
+        overrides.insert(name, o);
+    }
+    let maintenance = file_windows(path, &fc.maintenance)?;
+    Ok(ConfigFile {
+        overrides,
+        ignored,
+        maintenance,
+    })
+}
+
+/// `--connect-url` parsed as the HTTP client will parse it, so a URL that would fail every
+/// poll forever (`http://a b:8083`, `http://[::1`, a port that is not a number) is refused
+/// at start-up instead. The message never shows a password.
+fn check_connect_url(url: &str) -> Result<(), ConfigError> {
+    let shown = crate::core::classify::redact(url);
+    let fix = "expected http://HOST:PORT or https://HOST:PORT (the Kafka Connect REST root, e.g. http://localhost:8083)";
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        usage(format!(
+            "--connect-url {shown:?} is not a valid URL ({e}): {fix}"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(usage(format!(
+            "--connect-url {shown:?} must be an http:// or https:// URL: {fix}"
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(usage(format!("--connect-url {shown:?} has no host: {fix}")));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(usage("--connect-url must not carry credentials: use --connect-user and CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(usage(format!(
+            "--connect-url {shown:?} has a query or fragment: give the REST root only, {fix}"
+        )));
+    }
+    Ok(())
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
@@ -119,19 +219,7 @@ impl RunArgs {
     /// Checks everything and builds the [`Config`].
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let url = self.connect_url.trim();
-        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            return Err(usage(format!(
-                "--connect-url {:?} must be an http:// or https:// URL, e.g. http://localhost:8083",
-                crate::core::classify::redact(url)
-            )));
-        }
-        if url
-            .split("://")
-            .nth(1)
-            .is_some_and(|r| r.split('/').next().unwrap_or("").contains('@'))
-        {
-            return Err(usage("--connect-url must not carry credentials: use --connect-user and CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file"));
-        }
+        check_connect_url(url)?;
         let mut password = std::env::var("CDC_SENTINEL_CONNECT_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
@@ -142,7 +230,19 @@ impl RunArgs {
                     f.display()
                 ))
             })?;
-            password = Some(text.lines().next().unwrap_or("").to_string());
+            let first = text.lines().next().unwrap_or("");
+            if first.trim().is_empty() {
+                return Err(file_err(format!(
+                    "--connect-password-file {}: {}; put the password on its first line",
+                    f.display(),
+                    if text.trim().is_empty() {
+                        "the file is empty"
+                    } else {
+                        "its first line is blank"
+                    }
+                )));
+            }
+            password = Some(first.to_string());
         }
         if password.is_some() && self.connect_user.is_none() {
             return Err(usage(
@@ -176,17 +276,27 @@ impl RunArgs {
         let anchored = |flag: &str, re: &Option<String>| -> Result<Option<Regex>, ConfigError> {
             re.as_ref()
                 .map(|r| {
-                    Regex::new(&format!("^(?:{r})$")).map_err(|e| {
+                    // checked as typed first, so the error shows the user's pattern, not the
+                    // anchored one built from it
+                    let bad = |e: regex::Error| {
                         usage(format!(
                             "{flag} {r:?} is not a valid regular expression: {e}"
                         ))
-                    })
+                    };
+                    Regex::new(r).map_err(bad)?;
+                    Regex::new(&format!("^(?:{r})$")).map_err(bad)
                 })
                 .transpose()
         };
         let include = anchored("--include", &self.include)?;
         let exclude = anchored("--exclude", &self.exclude)?;
-        if self.connectors.iter().any(|c| c.trim().is_empty()) {
+        // CDC_SENTINEL_CONNECTOR="a, b" means a and b
+        let names: Vec<String> = self
+            .connectors
+            .iter()
+            .map(|c| c.trim().to_string())
+            .collect();
+        if names.iter().any(String::is_empty) {
             return Err(usage("--connector needs a connector name"));
         }
 
@@ -204,6 +314,8 @@ impl RunArgs {
             ("--connect-timeout", self.connect_timeout),
             ("--connect-action-timeout", self.connect_action_timeout),
             ("--max-wait", self.max_wait),
+            ("--verify-timeout", self.verify_timeout),
+            ("--verify-window", self.verify_window),
         ] {
             if d.is_zero() {
                 return Err(usage(format!("{flag} must be greater than zero")));
@@ -219,7 +331,12 @@ impl RunArgs {
                 crate::core::ProbeObs::KEEP
             )));
         }
-        if self.probe_timeout > self.probe_interval.max(Duration::from_millis(1)) * 2 {
+        if self.probe_timeout
+            > self
+                .probe_interval
+                .max(Duration::from_millis(1))
+                .saturating_mul(2)
+        {
             return Err(usage(format!(
                 "--probe-timeout ({}) is longer than twice --probe-interval ({}): lower the timeout",
                 humantime::format_duration(self.probe_timeout),
@@ -235,38 +352,10 @@ impl RunArgs {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 file_err(format!("--config {}: cannot read it ({e})", path.display()))
             })?;
-            let fc: FileConfig = toml::from_str(&text).map_err(|e| {
-                file_err(format!(
-                    "--config {}: {}",
-                    path.display(),
-                    e.to_string().trim()
-                ))
-            })?;
-            for (name, entry) in fc.connectors {
-                let key =
-                    |k: &str| format!("--config {}: [connectors.\"{name}\"] {k}", path.display());
-                if entry.ignore {
-                    ignored.push(name.clone());
-                }
-                let o = Override {
-                    db: entry
-                        .db
-                        .as_deref()
-                        .map(target::parse_url)
-                        .transpose()
-                        .map_err(|e| file_err(format!("{}: {e}", key("db"))))?,
-                    max_wait: entry
-                        .max_wait
-                        .as_deref()
-                        .map(parse_duration)
-                        .transpose()
-                        .map_err(|e| file_err(format!("{}: {e}", key("max_wait"))))?,
-                    after_timeout: entry.after_timeout,
-                    hold_with: entry.hold_with,
-                };
-                overrides.insert(name, o);
-            }
-            maintenance.extend(file_windows(path, &fc.maintenance)?);
+            let file = parse_config_file(path, &text)?;
+            overrides = file.overrides;
+            ignored = file.ignored;
+            maintenance.extend(file.maintenance);
         }
 
         let strimzi = self.strimzi()?;
@@ -279,7 +368,8 @@ impl RunArgs {
             up_after: self.up_after,
             verify_timeout: ms(self.verify_timeout),
             verify_window: ms(self.verify_window),
-            confirm_timeout: ms(self.poll_interval * 6).max(30_000),
+            confirm_timeout: ms(self.poll_interval.saturating_mul(6)).max(30_000),
+            late_landing: ms(self.connect_action_timeout).saturating_add(90_000),
             reattempt_base: ms(self.probe_interval).max(1_000),
             reattempt_cap: 600_000,
             deleted_after: 3,
@@ -297,11 +387,12 @@ impl RunArgs {
                 password,
                 timeout: self.connect_timeout,
                 action_timeout: self.connect_action_timeout,
+                max_response_bytes: self.connect_max_response_size,
                 ca_pem,
                 identity_pem,
             },
             selector: Selector {
-                names: self.connectors.clone(),
+                names,
                 include,
                 exclude,
                 ignored,
@@ -318,6 +409,7 @@ impl RunArgs {
             listen,
             log_format: self.log_format,
             dry_run: self.dry_run,
+            max_concurrent_actions: usize::from(self.max_concurrent_actions),
             config_file: self.config.clone(),
             maintenance,
             strimzi,

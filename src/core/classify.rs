@@ -144,7 +144,10 @@ pub fn redact(text: &str) -> String {
     static RES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
     let res = RES.get_or_init(|| {
         vec![
-            (Regex::new(r#"(?i)((?:password|passwd|pwd|secret|token|credentials?)["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&)}]+)"#).expect("static"), "$1***"),
+            // a quoted value ends on its line (an unclosed quote must not swallow the next
+            // line's key and leave that one's value in clear), and takes what is glued to its
+            // closing quote (fuzz/, target `classify`)
+            (Regex::new(r#"(?i)((?:password|passwd|pwd|secret|token|credentials?)["']?\s*[=:]\s*)((?:"[^"\n]*"|'[^'\n]*')[^\s,;&)}]*|[^\s,;&)}]+)"#).expect("static"), "$1***"),
             (Regex::new(r"(?i)(jdbc:oracle:[a-z]+:)[^@/\s]+/[^@\s]+@").expect("static"), "$1***@"),
             (Regex::new(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s:]+:[^/@\s]+@").expect("static"), "$1***@"),
             (Regex::new(r"(?i)(authorization:\s*basic\s+)\S+").expect("static"), "$1***"),
@@ -238,5 +241,28 @@ mod tests {
             assert!(!r.contains(secret), "{input} -> {r}");
             assert!(r.contains("***"), "{r}");
         }
+    }
+
+    /// Found by `scripts/fuzz.sh` (target `classify`, redaction must be idempotent): an
+    /// unclosed quote after one `password=` reached the next line's `password='`, so the
+    /// second secret was left in clear.
+    #[test]
+    fn fuzz_an_unclosed_quote_does_not_leak_the_next_secret() {
+        let input = "\u{a0}\npassword='hunutil.\npassword='s3cr3t.Pa9#d\u{7}\0";
+        let r = redact(input);
+        assert!(!r.contains("s3cr3t"), "{r:?}");
+        assert_eq!(redact(&r), r, "redacting twice changes nothing");
+        let r = redact("password='a b' and token=\"c d\" then secret: 'e\nf'");
+        assert!(
+            !r.contains(" b") && !r.contains(" d") && !r.contains("'e"),
+            "{r:?}"
+        );
+        // the second reproducer: text glued to a closing quote is part of the value
+        let input =
+            "\u{a0}\npassword='hunuit.Pla9#d\0F=.N<FV&\"<@S\u{fffd}assword='hunuit.Pl\u{1}\u{c}";
+        let r = redact(input);
+        assert!(!r.contains("hunuit"), "{r:?}");
+        assert_eq!(redact(&r), r);
+        assert_eq!(redact("password='abc'def, next"), "password=***, next");
     }
 }

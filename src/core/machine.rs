@@ -120,6 +120,17 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     if rec.phase == Phase::Verifying && conn.state == ConnState::Running && !conn.any_failed() {
         rec.resume_seen = true;
     }
+    // A hold whose outcome was unknown, long enough ago that it can no longer land, and the
+    // connector RUNNING: it never took effect. A PAUSED connector from now on is someone
+    // else's (until the agent sends another hold).
+    if rec.hold_pending
+        && !rec.hold_confirmed
+        && rec.hold_sent_at.is_none()
+        && conn.state == ConnState::Running
+        && now.saturating_sub(rec.hold_requested_at) >= s.late_landing
+    {
+        rec.hold_pending = false;
+    }
     let why = (!s.dry_run)
         .then(|| resource_took_over(&rec, input.resource))
         .flatten();
@@ -183,15 +194,13 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 match rec.hold_sent_at {
                     None => {
                         route_hold(&mut rec, input, conn);
-                        rec.hold_pending = true;
-                        d.actions.push(rec.hold_action());
+                        d.actions.push(rec.request_hold(now));
                     }
                     Some(sent) if now.saturating_sub(sent) >= s.confirm_timeout => {
                         d.events.push(Event::HoldResent { after: now - sent });
                         route_hold(&mut rec, input, conn);
                         rec.hold_sent_at = None;
-                        rec.hold_pending = true;
-                        d.actions.push(rec.hold_action());
+                        d.actions.push(rec.request_hold(now));
                     }
                     Some(_) => {}
                 }
@@ -387,9 +396,8 @@ fn start_hold(
         input.settings,
     );
     route_hold(&mut rec, input, conn);
-    rec.hold_pending = true;
     d.events.push(Event::HoldStarted { reason });
-    d.actions.push(rec.hold_action());
+    d.actions.push(rec.request_hold(input.now));
     d.record = Some(rec);
 }
 
@@ -444,9 +452,17 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, now: Millis, s: &Settings)
         // accepted resume has had far longer than its asynchronous effect takes (the agent may
         // not have seen it take effect: a worker restarting meanwhile), never a reason to hold
         // again over a human's pause.
+        // The other hold state (PAUSED when the agent holds with stop, and the reverse) was
+        // never the agent's: a human's at once.
         Phase::Verifying => {
-            (rec.resume_seen || now.saturating_sub(rec.verify_started_at) >= s.confirm_timeout)
-                && matches!(conn.state, ConnState::Paused | ConnState::Stopped)
+            let other_hold = match rec.hold_with {
+                HoldWith::Pause => ConnState::Stopped,
+                HoldWith::Stop => ConnState::Paused,
+            };
+            conn.state == other_hold
+                || ((rec.resume_seen
+                    || now.saturating_sub(rec.verify_started_at) >= s.confirm_timeout)
+                    && matches!(conn.state, ConnState::Paused | ConnState::Stopped))
         }
         _ => false,
     }
@@ -592,7 +608,11 @@ fn verify(
     // A FAILED item is a new failure once the restart was seen taking effect, or if it was not
     // FAILED when the resume was decided (a task paused during the outage reports its lost
     // connection on its first poll after the resume).
+    // Only judged on a connector seen RUNNING since the resume: while it still reads PAUSED
+    // the resume has not taken effect yet (or a human paused it meanwhile), and restarting or
+    // re-holding it then could act on a human's pause.
     let new_failure = conn.any_failed()
+        && (conn.state == ConnState::Running || rec.resume_seen)
         && (rec.resume_seen
             || conn
                 .failed_ids()
@@ -689,12 +709,11 @@ fn verify(
     rec.phase = Phase::Holding;
     rec.held_at = now;
     rec.hold_sent_at = None;
-    rec.hold_pending = true;
     rec.hold_confirmed = false;
     rec.not_before = now + retry_in;
     clear_failures(rec);
     route_hold(rec, input, conn);
-    d.actions.push(rec.hold_action());
+    d.actions.push(rec.request_hold(now));
     None
 }
 

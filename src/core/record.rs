@@ -221,6 +221,9 @@ pub struct Record {
     /// existed were written ahead of their request, so it defaults to set.
     #[serde(default = "yes")]
     pub hold_pending: bool,
+    /// When the latest hold request was written ahead (0: before this field existed).
+    #[serde(default)]
+    pub hold_requested_at: Millis,
     /// Like `hold_pending`, for the resume: written ahead, it may have landed (sent, or its
     /// outcome unknown); a known rejection clears it. A RUNNING connector while the agent's
     /// resume can not have landed is a human's resume.
@@ -313,6 +316,7 @@ impl Record {
             hold_with: s.hold_with,
             hold_sent_at: None,
             hold_pending: false,
+            hold_requested_at: 0,
             resume_pending: false,
             hold_failures: 0,
             last_error: None,
@@ -355,6 +359,13 @@ impl Record {
             Phase::NeedsAttention => self.reason == RecordReason::ResumeFailed,
             Phase::Watching | Phase::Verifying => false,
         }
+    }
+
+    /// Writes a hold request ahead (it may land from now on) and returns its action.
+    pub(crate) fn request_hold(&mut self, now: Millis) -> super::decision::Action {
+        self.hold_pending = true;
+        self.hold_requested_at = now;
+        self.hold_action()
     }
 
     /// A PAUSED/STOPPED connector can be the agent's own hold.

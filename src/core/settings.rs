@@ -15,6 +15,10 @@ pub struct Settings {
     pub verify_window: Millis,
     /// A hold (or a resume) not visible in the status after this long is sent again.
     pub confirm_timeout: Millis,
+    /// A hold whose outcome is unknown (a timeout, a 5xx) can still take effect this long
+    /// after it was sent: the action timeout plus Kafka Connect's own 90 s request timeout.
+    /// A poll after that showing the connector RUNNING proves it never will.
+    pub late_landing: Millis,
     /// First delay before another resume after a failed verification; doubles, capped.
     pub reattempt_base: Millis,
     pub reattempt_cap: Millis,
@@ -46,6 +50,7 @@ impl Default for Settings {
             verify_timeout: 120_000,
             verify_window: 30_000,
             confirm_timeout: 30_000,
+            late_landing: 150_000,
             reattempt_base: 30_000,
             reattempt_cap: 600_000,
             deleted_after: 3,

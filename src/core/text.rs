@@ -98,4 +98,86 @@ mod tests {
         }
         assert!(!std::path::Path::new("/tmp/cdc-sentinel-pwned").exists());
     }
+
+    /// A harder harness (from the trust branch): `sh -n` accepts the line, and a real `sh`
+    /// with `curl` replaced by a function that prints each argument NUL-terminated sees
+    /// exactly `-X`, the method and one URL whose path segment decodes to the name, for names
+    /// with quotes, command substitutions, CR/LF, `%`, unicode, and a base URL with a quote.
+    #[cfg(unix)]
+    #[test]
+    fn hostile_names_reach_the_shell_as_one_argument_equal_to_the_url() {
+        let marker =
+            std::env::temp_dir().join(format!("cdc-sentinel-pwned-{}", std::process::id()));
+        let run = |cmd: &str| -> Vec<String> {
+            let syntax = std::process::Command::new("sh")
+                .args(["-n", "-c", cmd])
+                .output()
+                .unwrap();
+            assert!(syntax.status.success(), "sh -n rejects {cmd:?}");
+            let script = format!("curl() {{ printf '%s\\0' \"$@\"; }}\n{cmd}\n");
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .env("PWNED", &marker)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{cmd:?}");
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .split_terminator('\0')
+                .map(str::to_string)
+                .collect()
+        };
+        let decode = |s: &str| {
+            let b = s.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'%' {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let names = [
+            "orders v2/eu",
+            "a'; touch \"$PWNED\"; echo '",
+            "a\"; touch \"$PWNED\"; echo \"",
+            "$(touch \"$PWNED\")",
+            "`touch $PWNED`",
+            "line one\nline two\r\n",
+            "100% done %41",
+            "zürich-订单-🚀",
+            "back\\slash & pipe | semi ; glob * ? [x] ~home",
+            "'",
+        ];
+        for base in [
+            "http://connect:8083",
+            "https://c.example:8443/kc/",
+            "http://it's:8083",
+        ] {
+            for name in names {
+                let cmd = curl(
+                    "POST",
+                    base,
+                    name,
+                    "/restart?includeTasks=true&onlyFailed=true",
+                );
+                assert!(!cmd.contains('\n'), "one line: {cmd:?}");
+                let args = run(&cmd);
+                assert_eq!(args.len(), 3, "{cmd:?} -> {args:?}");
+                assert_eq!(&args[..2], ["-X", "POST"], "{cmd:?}");
+                let rest = args[2]
+                    .strip_prefix(&format!("{}/connectors/", base.trim_end_matches('/')))
+                    .unwrap_or_else(|| panic!("{:?}", args[2]));
+                let (segment, tail) = rest.split_once('/').unwrap();
+                assert_eq!(decode(segment), name, "{cmd:?}");
+                assert_eq!(tail, "restart?includeTasks=true&onlyFailed=true");
+            }
+        }
+        assert!(!marker.exists(), "a pasted line ran something else");
+    }
 }

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::Client;
 use crate::runtime::health::Health;
-use crate::runtime::store::{FileStore, MemStore, Store};
+use crate::runtime::store::{FileStore, MemStore, Store, StoreError};
 use crate::runtime::supervisor::{Agent, AgentError, Diagnostics, DiagnosticsHandle};
 use crate::telemetry::metrics::Metrics;
 
@@ -37,10 +37,12 @@ pub enum StartError {
     Config(String),
     #[error(transparent)]
     Agent(#[from] AgentError),
-    #[error("cannot listen on {addr} (--web.listen-address): {source}")]
+    /// (`error` is not a `source`: the message already shows it, and `{:#}` would show it
+    /// twice.)
+    #[error("cannot listen on {addr} (--web.listen-address): {error}")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -49,18 +51,7 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
     let cfg = Arc::new(cfg);
     let metrics = Metrics::new(VERSION, REVISION, cfg.dry_run);
     let client = Client::new(&cfg.connect, metrics.clone()).map_err(StartError::Config)?;
-    let store: Box<dyn Store> = if cfg.dry_run {
-        // A dry run reads the real state (to know what is held) but never writes it.
-        let state = FileStore::new(&cfg.state_file)
-            .load()
-            .await
-            .map_err(AgentError::Store)?;
-        Box::new(MemStore::with(state))
-    } else {
-        let file = FileStore::new(&cfg.state_file);
-        file.preflight().await.map_err(AgentError::Store)?;
-        Box::new(file)
-    };
+    let store = open_store(&cfg).await.map_err(AgentError::Store)?;
     // With --strimzi-cluster: the Kubernetes API found and checked before anything runs.
     let strimzi = match &cfg.strimzi {
         Some(o) => Some(
@@ -89,11 +80,11 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         .await
         .map_err(|e| StartError::Listen {
             addr: cfg.listen,
-            source: e,
+            error: e,
         })?;
     let addr = listener.local_addr().map_err(|e| StartError::Listen {
         addr: cfg.listen,
-        source: e,
+        error: e,
     })?;
     tokio::spawn(crate::runtime::server::serve(
         listener,
@@ -102,12 +93,12 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         shutdown.clone(),
     ));
     tracing::info!(
-        "cdc-sentinel {VERSION} watching {} (poll every {}, probe every {}, max wait {}, hold with {:?}{}); metrics on http://{addr}/metrics",
+        "cdc-sentinel {VERSION} watching {} (poll every {}, probe every {}, max wait {}, hold with {}{}); metrics on http://{addr}/metrics",
         crate::core::classify::redact(&cfg.connect.url),
         humantime::format_duration(cfg.poll_interval),
         humantime::format_duration(cfg.probe.interval),
         humantime::format_duration(Duration::from_millis(cfg.settings.max_wait)),
-        cfg.settings.hold_with,
+        cfg.settings.hold_with.as_str(),
         if cfg.dry_run { ", DRY RUN: nothing will be sent" } else { "" }
     );
     let task = tokio::spawn(agent.run());
@@ -119,6 +110,31 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         shutdown,
         task,
     })
+}
+
+/// The state store `run` uses, checked: the state file is read (corrupt, newer than this
+/// agent, a directory: an error naming the path and the fix) and, unless `--dry-run`, its
+/// directory is proven writable now rather than at the first outage. A dry run reads the real
+/// state (to know what is held) but never writes it.
+pub async fn open_store(cfg: &Config) -> Result<Box<dyn Store>, StoreError> {
+    let file = FileStore::new(&cfg.state_file);
+    if cfg.dry_run {
+        let state = file.load().await?;
+        return Ok(Box::new(MemStore::with(state)));
+    }
+    file.preflight().await?;
+    file.load().await?;
+    Ok(Box::new(file))
+}
+
+/// What `check-config` proves beyond the flags and files `validate` read, with the same code
+/// `run` starts with: the Kafka Connect client (its CA bundle and client certificate) can be
+/// built, and the state store opens.
+pub async fn check(cfg: &Config) -> Result<(), StartError> {
+    Client::new(&cfg.connect, Metrics::new(VERSION, REVISION, cfg.dry_run))
+        .map_err(StartError::Config)?;
+    open_store(cfg).await.map_err(AgentError::Store)?;
+    Ok(())
 }
 
 impl Running {

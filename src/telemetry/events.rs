@@ -1,8 +1,6 @@
 //! One function for every decision the core reports: it writes the log line and moves the
 //! matching metric together, so the log and `/metrics` never disagree.
 
-use std::time::Duration;
-
 use crate::core::text;
 use crate::core::{ActionStatus, Event, HoldWith, Outcome};
 use crate::telemetry::metrics::Metrics;
@@ -19,21 +17,50 @@ pub struct Ctx<'a> {
     pub resource_ns: Option<&'a str>,
 }
 
-/// `3m 20s`, `45s`, `250ms`.
+/// A duration for a log line, short and not truncated: `250ms`, `1.2s`, `45s`, `3m 20s`,
+/// `1h 30m`, `2d 3h`. Below a minute it keeps a tenth of a second; above, whole seconds (rounded).
 pub fn human(ms: u64) -> String {
-    let secs = ms / 1000;
     if ms < 1000 {
-        format!("{ms}ms")
-    } else if secs < 60 {
-        format!("{secs}s")
-    } else if secs < 3600 {
-        if secs.is_multiple_of(60) {
-            format!("{}m", secs / 60)
+        return format!("{ms}ms");
+    }
+    // tenths of a second, rounded; 59.96s is 1m, not 60.0s
+    let tenths = ms / 100 + u64::from(ms % 100 >= 50);
+    if tenths < 600 {
+        return if tenths.is_multiple_of(10) {
+            format!("{}s", tenths / 10)
         } else {
-            format!("{}m {}s", secs / 60, secs % 60)
-        }
+            format!("{}.{}s", tenths / 10, tenths % 10)
+        };
+    }
+    let secs = ms / 1000 + u64::from(ms % 1000 >= 500);
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    // the two largest units from the first non-zero one, zeros left out: `1h 5s` would hide
+    // that minutes were dropped, so a day or more shows days and hours only
+    let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);
+    let shown = if first == 0 {
+        &parts[0..2]
     } else {
-        humantime::format_duration(Duration::from_secs(secs)).to_string()
+        &parts[first..]
+    };
+    shown
+        .iter()
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, u)| format!("{v}{u}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The agent's last line: what it left on disk.
+pub fn stopped(dry_run: bool) {
+    if dry_run {
+        tracing::info!("stopped (dry run: no state was written)");
+    } else {
+        tracing::info!("stopped; state written");
     }
 }
 
@@ -320,6 +347,41 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     action.as_str()
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod human_tests {
+    use super::human;
+
+    #[test]
+    fn durations_are_short_and_not_truncated() {
+        for (ms, text) in [
+            (0, "0ms"),
+            (250, "250ms"),
+            (999, "999ms"),
+            (1000, "1s"),
+            (1200, "1.2s"),
+            (1249, "1.2s"),
+            (1250, "1.3s"),
+            (45_000, "45s"),
+            (59_940, "59.9s"),
+            (59_960, "1m"),
+            (60_000, "1m"),
+            (200_000, "3m 20s"),
+            (200_400, "3m 20s"),
+            (200_600, "3m 21s"),
+            (1_800_000, "30m"),
+            (3_600_000, "1h"),
+            (5_400_000, "1h 30m"),
+            (5_405_000, "1h 30m 5s"),
+            (3_605_000, "1h 5s"),
+            (86_400_000, "1d"),
+            (2 * 86_400_000 + 3 * 3_600_000 + 59_000, "2d 3h"),
+            (u64::MAX, "213503982334d 14h"),
+        ] {
+            assert_eq!(human(ms), text, "{ms} ms");
         }
     }
 }

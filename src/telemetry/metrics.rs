@@ -128,6 +128,7 @@ pub(crate) struct ConnectorCounters {
 }
 
 /// The probe series of one target.
+#[derive(Clone)]
 pub(crate) struct TargetSeries {
     /// Reason of the latest probe; `None` until the first one.
     pub last_reason: Option<Reason>,
@@ -345,6 +346,13 @@ impl Metrics {
     /// The text exposition of everything.
     pub fn render(&self) -> String {
         super::render::render(self)
+    }
+
+    /// The text exposition in chunks of about 64 KiB sent to `tx` as they fill, for a scrape
+    /// that streams it (its memory is a few chunks, not the whole text). Blocks while the
+    /// channel is full: call it from a blocking thread. Stops early if `tx` is closed.
+    pub fn render_chunks(&self, tx: tokio::sync::mpsc::Sender<bytes::Bytes>) {
+        super::render::render_chunks(self, tx)
     }
 }
 

@@ -6,20 +6,102 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use bytes::Bytes;
 use cdc_sentinel_probe::Reason;
 
 use super::metrics::{lock, ConnectorCounters, Histogram, Metrics, Snapshot, TargetSeries};
 use super::table::{self as t, MetricDef};
 use crate::core::{Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase};
 
+/// The size of a streamed scrape's chunks: a 10,000-connector exposition (37 MiB) is ~600 of
+/// them, and a scrape holds only a few at a time.
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// Where the exposition is written: one `String`, or chunks of about [`CHUNK`] bytes handed to
+/// a scrape as they fill (blocking when it has not taken the previous ones yet, so a slow
+/// client holds back the render instead of letting it pile up in memory). Derefs to the
+/// `String` being filled; [`Out::row`] marks the places where a chunk may end.
+pub(crate) struct Out {
+    buf: String,
+    tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    /// The scrape went away: stop sending, keep the buffer empty.
+    gone: bool,
+}
+
+impl std::ops::Deref for Out {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for Out {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.buf
+    }
+}
+
+impl Out {
+    /// After a connector's (or target's) lines: sends the chunk once it is full enough.
+    pub(crate) fn row(&mut self) {
+        let Some(tx) = &self.tx else { return };
+        if self.gone {
+            self.buf.clear();
+        } else if self.buf.len() >= CHUNK {
+            let chunk = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK + 8192));
+            self.gone = tx.blocking_send(Bytes::from(chunk)).is_err();
+        }
+    }
+}
+
+/// The whole exposition as one `String` (tests, the benchmark, small scrapes).
 pub(crate) fn render(m: &Metrics) -> String {
+    let views = m
+        .snapshot
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .views
+        .len();
+    let mut out = Out {
+        buf: String::with_capacity(64 * 1024 + views * 3300),
+        tx: None,
+        gone: false,
+    };
+    render_into(m, &mut out);
+    out.buf
+}
+
+/// The exposition in chunks sent to `tx` as they fill, for a streamed scrape: its memory is a
+/// few chunks, not the whole text. Blocks on a full channel: run it off the async runtime.
+pub(crate) fn render_chunks(m: &Metrics, tx: tokio::sync::mpsc::Sender<Bytes>) {
+    let mut out = Out {
+        buf: String::with_capacity(CHUNK + 8192),
+        tx: Some(tx),
+        gone: false,
+    };
+    render_into(m, &mut out);
+    if let (Some(tx), false) = (&out.tx, out.gone || out.buf.is_empty()) {
+        let _ = tx.blocking_send(Bytes::from(out.buf));
+    }
+}
+
+/// No lock is held while a chunk is sent: the supervisor and the probes must never wait on a
+/// slow scrape. The snapshot is an `Arc`; counters and probe series are copied out first.
+fn render_into(m: &Metrics, out: &mut Out) {
     let snap = m.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut out = String::with_capacity(64 * 1024 + snap.views.len() * 3300);
-    render_process(&lock(&m.process), &mut out);
-    render_connectors(&snap, &mut out);
-    render_counters(&lock(&m.counters), lock(&m.process).dry_run, &mut out);
-    render_targets(&lock(&m.targets), &mut out);
-    out
+    let dry_run = {
+        let p = lock(&m.process);
+        render_process(&p, out);
+        p.dry_run
+    };
+    out.row();
+    render_connectors(&snap, out);
+    drop(snap);
+    let counters = lock(&m.counters).clone();
+    render_counters(&counters, dry_run, out);
+    drop(counters);
+    let targets = lock(&m.targets).clone();
+    render_targets(&targets, out);
 }
 
 fn render_process(p: &super::metrics::Process, out: &mut String) {
@@ -112,7 +194,7 @@ fn target_line(out: &mut String, name: &str, label: &str, extra: Option<(&str, &
     out.push_str("} ");
 }
 
-fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
+fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut Out) {
     let labels: Vec<String> = targets.keys().map(|k| escaped(k)).collect();
     let all = || labels.iter().zip(targets.values());
     let probed = || all().filter(|(_, t)| t.last_reason.is_some());
@@ -121,6 +203,7 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
         target_line(out, t::PROBE_SUCCESS.name, l, None);
         ((s.last_reason == Some(Reason::Ok)) as u8).push(out);
         out.push('\n');
+        out.row();
     }
     t::PROBE_DURATION.header(out);
     for (l, s) in probed() {
@@ -130,6 +213,7 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
             &format!("target=\"{l}\""),
             &s.duration,
         );
+        out.row();
     }
     t::PROBE_LAST_SUCCESS.header(out);
     for (l, s) in all() {
@@ -138,6 +222,7 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
             v.push(out);
             out.push('\n');
         }
+        out.row();
     }
     t::PROBE_FAILURES.header(out);
     for (l, s) in all() {
@@ -151,6 +236,7 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
             s.failures[reason.index()].push(out);
             out.push('\n');
         }
+        out.row();
     }
     t::PROBE_BLIND.header(out);
     for (l, s) in all() {
@@ -159,6 +245,7 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
             (b as u8).push(out);
             out.push('\n');
         }
+        out.row();
     }
     t::PROBE_LAST_REASON.header(out);
     for (l, s) in probed() {
@@ -172,6 +259,7 @@ fn render_targets(targets: &BTreeMap<String, TargetSeries>, out: &mut String) {
             ((s.last_reason == Some(reason)) as u8).push(out);
             out.push('\n');
         }
+        out.row();
     }
 }
 
@@ -181,16 +269,18 @@ pub(crate) fn escaped(v: &str) -> String {
     out
 }
 
-fn render_counters(c: &BTreeMap<String, ConnectorCounters>, dry_run: bool, out: &mut String) {
+fn render_counters(c: &BTreeMap<String, ConnectorCounters>, dry_run: bool, out: &mut Out) {
     let names: Vec<String> = c.keys().map(|k| escaped(k)).collect();
     let rows = || names.iter().zip(c.values());
     t::TASK_FAILURES.header(out);
     for (n, v) in rows() {
         line(out, t::TASK_FAILURES.name, n, &[], v.task_failures);
+        out.row();
     }
     t::RECOVERY_TIMEOUTS.header(out);
     for (n, v) in rows() {
         line(out, t::RECOVERY_TIMEOUTS.name, n, &[], v.timeouts);
+        out.row();
     }
     t::RECOVERIES_STARTED.header(out);
     for (n, v) in rows() {
@@ -203,6 +293,7 @@ fn render_counters(c: &BTreeMap<String, ConnectorCounters>, dry_run: bool, out: 
                 v.started[r.index()],
             );
         }
+        out.row();
     }
     t::ACTIONS.header(out);
     for (n, v) in rows() {
@@ -221,6 +312,7 @@ fn render_counters(c: &BTreeMap<String, ConnectorCounters>, dry_run: bool, out: 
                 }
             }
         }
+        out.row();
     }
 }
 
@@ -304,7 +396,7 @@ impl Value for f64 {
 }
 
 fn gauge_per_connector<'a>(
-    out: &mut String,
+    out: &mut Out,
     def: &MetricDef,
     rows: impl Iterator<Item = (&'a super::ConnectorView, &'a String)>,
     value: impl Fn(&super::ConnectorView) -> Option<f64>,
@@ -314,10 +406,11 @@ fn gauge_per_connector<'a>(
         if let Some(x) = value(v) {
             line(out, def.name, n, &[], x);
         }
+        out.row();
     }
 }
 
-fn render_connectors(snap: &Snapshot, out: &mut String) {
+fn render_connectors(snap: &Snapshot, out: &mut Out) {
     let views = &snap.views;
     let all = || views.iter().zip(&snap.escaped);
     let selected = || all().filter(|(v, _)| v.selected);
@@ -337,6 +430,7 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
         if let Some(other) = &v.state_name {
             line(out, t::CONNECTOR_STATE.name, n, &[("state", other)], 1u8);
         }
+        out.row();
     }
     t::CONNECTOR_TASKS.header(out);
     for (v, n) in all() {
@@ -349,6 +443,7 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
                 v.tasks[i],
             );
         }
+        out.row();
     }
     gauge_per_connector(out, &t::CONNECTOR_SELECTED, all(), |v| {
         Some(v.selected as u8 as f64)
@@ -364,6 +459,7 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
                 1u8,
             );
         }
+        out.row();
     }
     gauge_per_connector(out, &t::CONNECTOR_TARGET_UNKNOWN, selected(), |v| {
         Some(v.target.is_none() as u8 as f64)
@@ -383,6 +479,7 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
                 (v.phase == *p) as u8,
             );
         }
+        out.row();
     }
     t::RECOVERY_INFO.header(out);
     for (v, n) in all() {
@@ -396,6 +493,7 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
                 1u8,
             );
         }
+        out.row();
     }
     gauge_per_connector(out, &t::RECOVERY_STARTED, all(), |v| {
         v.started_at_ms
@@ -422,6 +520,7 @@ fn render_connectors(snap: &Snapshot, out: &mut String) {
                 (v.manager == *m) as u8,
             );
         }
+        out.row();
     }
 }
 

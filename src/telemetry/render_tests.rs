@@ -300,3 +300,80 @@ fn kubernetes_series_only_with_strimzi_and_match_the_reference_encoder() {
     assert_eq!(ours, theirs);
     assert!(got.lines().any(|l| l == "cdc_sentinel_kubernetes_up 1"));
 }
+
+/// A metrics store with `n` selected connectors, a few counters and probe targets.
+fn big(n: usize) -> Metrics {
+    let m = Metrics::new("0.1.0", "abc", false);
+    m.set_connectors(
+        (0..n)
+            .map(|i| ConnectorView {
+                name: format!("connector-{i:05}"),
+                state: ConnState::Running,
+                tasks: [4, 0, 0, 0, 0, 0],
+                selected: true,
+                target: Some(format!("db{}:1521/PDB", i % 50)),
+                phase: Phase::Watching,
+                reason: None,
+                managed: false,
+                started_at_ms: None,
+                max_wait_secs: 1800.0,
+                attempts: 0,
+                maintenance: false,
+                state_name: None,
+                manager: crate::core::Manager::Rest,
+            })
+            .collect(),
+    );
+    for t in 0..50 {
+        m.probe_result(
+            &format!("db{t}:1521/PDB"),
+            &ProbeResult {
+                reason: cdc_sentinel_probe::Reason::Ok,
+                detail: String::new(),
+                version: None,
+                duration: std::time::Duration::from_millis(3),
+            },
+            1_700_000_000_000,
+        );
+    }
+    m.task_failed("connector-00007", 2);
+    m
+}
+
+#[test]
+fn a_streamed_scrape_is_the_same_text_in_bounded_chunks() {
+    let m = big(2000);
+    let whole = m.render();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    let m2 = m.clone();
+    let render = std::thread::spawn(move || m2.render_chunks(tx));
+    let mut chunks = Vec::new();
+    while let Some(c) = rx.blocking_recv() {
+        chunks.push(c);
+    }
+    render.join().unwrap();
+    let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+    assert_eq!(String::from_utf8(joined).unwrap(), whole);
+    assert!(
+        chunks.len() > whole.len() / CHUNK / 2,
+        "{} chunks",
+        chunks.len()
+    );
+    let largest = chunks.iter().map(|c| c.len()).max().unwrap();
+    // a chunk ends after the connector (or target) whose lines filled it
+    assert!(largest < CHUNK + 8 * 1024, "largest chunk {largest} bytes");
+}
+
+#[test]
+fn a_scrape_that_goes_away_stops_the_render() {
+    let m = big(2000);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let m2 = m.clone();
+    let render = std::thread::spawn(move || m2.render_chunks(tx));
+    let first = rx.blocking_recv().unwrap();
+    assert!(!first.is_empty());
+    drop(rx);
+    // it returns (rather than blocking on the full channel forever) and the stores are free
+    render.join().unwrap();
+    m.task_failed("connector-00001", 1);
+}

@@ -44,7 +44,18 @@ def check_config(agent, where, args, env=None):
     args = [a for a in args if a != "run"]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_SENTINEL_")}
     full_env.update(env or {})
+    # check-config opens the state file and proves its directory writable, as `run` does; the
+    # example's state directory (/var/lib/cdc-sentinel, a volume) is not on this host, so the
+    # state file is moved to a scratch directory and only the other flags are checked.
+    scratch = tempfile.mkdtemp(prefix="cdc-sentinel-check-")
+    state = os.path.join(scratch, "state.json")
+    if "CDC_SENTINEL_STATE_FILE" in full_env:
+        full_env["CDC_SENTINEL_STATE_FILE"] = state
+    args = [state if i > 0 and args[i - 1] == "--state-file" else
+            (f"--state-file={state}" if a.startswith("--state-file=") else a)
+            for i, a in enumerate(args)]
     r = subprocess.run([agent, "check-config", *args], capture_output=True, text=True, env=full_env, timeout=30)
+    shutil.rmtree(scratch, ignore_errors=True)
     if r.returncode != 0:
         problem(where, f"`cdc-sentinel check-config {' '.join(args)}` exited {r.returncode}: {r.stderr.strip()[:300]}")
     else:

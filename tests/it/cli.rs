@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use cdc_sentinel_sim::{ConnectorSpec, SimConnect, SimOptions};
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cdc-sentinel"));
     // only what a test sets: none of the CDC_SENTINEL_* the tests may run under
     for (k, _) in std::env::vars_os() {
@@ -17,7 +17,7 @@ fn bin() -> Command {
     c
 }
 
-fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let out = bin().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),

@@ -4,8 +4,11 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod cli;
+mod cli_safety;
+mod connect_odd;
 mod demo;
 mod layers;
+mod mass;
 mod metrics_doc;
 mod odd_nights;
 mod oracle_listener;
@@ -15,6 +18,7 @@ mod probe_oracledb;
 mod probe_standin;
 
 mod scenarios;
+mod selection;
 mod sim;
 mod strimzi;
 mod support;

@@ -302,11 +302,15 @@ async fn the_remedy_printed_for_a_hostile_name_does_exactly_what_it_says() {
     sim.add_connector(ConnectorSpec::oracle(name, Some(db.addr)).with_retry(RetryMode::FailFast));
     let _agent = Agent::start(&sim.url(), &["--max-wait", "1s"]).await;
     db.down().await;
+    // (generous: on a loaded 2-core CI machine the hold, its confirmation and the 1 s wait
+    // took more than 6 s once; it returns as soon as the line is there)
     assert!(
-        eventually(6 * S, || async {
+        eventually(30 * S, || async {
             logs().contains("orders v2/eu'; touch /tmp/cdc-sentinel-pwned-it; echo ': manual intervention required")
         })
-        .await
+        .await,
+        "no timeout line for the hostile name; the agent's lines for it:\n{}",
+        logs().lines().filter(|l| l.contains("pwned-it")).collect::<Vec<_>>().join("\n")
     );
     let line = logs()
         .lines()

@@ -292,7 +292,7 @@ async fn outage_longer_than_max_wait_stays_held_and_says_what_to_do() {
         line.contains(&format!(
             "long-ora: manual intervention required: database {}/ORCLCDB still down after ",
             db.addr
-        )) && line.contains("(max wait 1s); last probe: refused (connection refused)."),
+        )) && line.contains("(max wait 1.5s); last probe: refused (connection refused)."),
         "{line}"
     );
 

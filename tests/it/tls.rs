@@ -144,6 +144,7 @@ fn settings(port: u16, dir: &Path, ca: &str, client_cert: bool) -> ConnectSettin
         password: None,
         timeout: Duration::from_secs(5),
         action_timeout: Duration::from_secs(5),
+        max_response_bytes: 64 << 20,
         ca_pem: Some(std::fs::read(dir.join(ca)).unwrap()),
         identity_pem: identity,
     }
@@ -184,6 +185,7 @@ fn unreadable_or_bogus_pem_is_a_clear_error() {
         password: None,
         timeout: Duration::from_secs(1),
         action_timeout: Duration::from_secs(1),
+        max_response_bytes: 64 << 20,
         ca_pem: Some(b"not a certificate".to_vec()),
         identity_pem: None,
     };

@@ -19,20 +19,44 @@ use types::{ExpandedMap, RootInfo};
 pub enum ConnectError {
     #[error("Kafka Connect at {url} refused the connection (is the worker running? check --connect-url)")]
     Refused { url: String },
-    #[error("Kafka Connect at {url} did not answer within {secs}s (request timeout {flag})")]
+    /// The TCP (or TLS) connection was not made in time: the connect timeout fired.
+    #[error("Kafka Connect at {url} did not accept a connection within {after} (the connect timeout: --connect-timeout, at most 10s); check --connect-url and the network path")]
+    ConnectTimeout { url: String, after: String },
+    /// Connected, but the answer did not come (or not all of it) in time: the request timeout.
+    #[error(
+        "Kafka Connect at {url} did not answer {what} within {after} (request timeout {flag})"
+    )]
     Timeout {
         url: String,
-        secs: u64,
+        what: String,
+        after: String,
         flag: &'static str,
     },
     #[error("Kafka Connect at {url} could not be reached: {detail}")]
     Unreachable { url: String, detail: String },
+    /// The answer began and then broke off: the worker or a proxy closed the connection.
+    #[error("Kafka Connect at {url} answered {what} but the answer was cut off ({detail}); the worker or a proxy in between closed the connection mid-answer")]
+    CutOff {
+        url: String,
+        what: String,
+        detail: String,
+    },
+    /// More than `--connect-max-response-size`: not read further, never buffered whole.
+    #[error("Kafka Connect answered {what} with an answer larger than {limit} (--connect-max-response-size); raise it if the cluster really lists that much, else check that --connect-url points at Kafka Connect")]
+    TooLarge { what: String, limit: String },
     #[error("Kafka Connect answered 401 Unauthorized: check --connect-user and the password (CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file)")]
     Unauthorized,
     #[error("Kafka Connect answered 403 Forbidden: the user lacks permission for {what}")]
     Forbidden { what: String },
     #[error("not found (404): {message}")]
     NotFound { message: String },
+    /// 404 to the listing itself: the URL is not the REST root.
+    #[error("{url} answered 404 to {what} ({message}): --connect-url must be the Kafka Connect REST root (http://HOST:8083, with the path prefix only if a proxy adds one)")]
+    NoListing {
+        url: String,
+        what: String,
+        message: String,
+    },
     #[error("Kafka Connect answered {status} for {what}: {message}")]
     Status {
         status: u16,
@@ -48,11 +72,13 @@ impl ConnectError {
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectError::Refused { .. } => "refused",
-            ConnectError::Timeout { .. } => "timeout",
+            ConnectError::ConnectTimeout { .. } | ConnectError::Timeout { .. } => "timeout",
             ConnectError::Unreachable { .. } => "unreachable",
+            ConnectError::CutOff { .. } => "cut_off",
+            ConnectError::TooLarge { .. } => "too_large",
             ConnectError::Unauthorized => "unauthorized",
             ConnectError::Forbidden { .. } => "forbidden",
-            ConnectError::NotFound { .. } => "not_found",
+            ConnectError::NotFound { .. } | ConnectError::NoListing { .. } => "not_found",
             ConnectError::Status { .. } => "status",
             ConnectError::BadJson { .. } => "bad_json",
         }
@@ -66,14 +92,17 @@ pub struct Client {
     auth: Option<(String, String)>,
     timeout: Duration,
     action_timeout: Duration,
+    connect_timeout: Duration,
+    max_response_bytes: u64,
     metrics: Metrics,
 }
 
 impl Client {
     pub fn new(s: &ConnectSettings, metrics: Metrics) -> Result<Client, String> {
+        let connect_timeout = s.timeout.min(Duration::from_secs(10));
         let mut b = reqwest::Client::builder()
             .timeout(s.action_timeout.max(s.timeout))
-            .connect_timeout(s.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(connect_timeout)
             .user_agent(concat!("cdc-sentinel/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(2);
         if let Some(pem) = &s.ca_pem {
@@ -105,6 +134,8 @@ impl Client {
             auth,
             timeout: s.timeout,
             action_timeout: s.action_timeout.max(s.timeout),
+            connect_timeout,
+            max_response_bytes: s.max_response_bytes,
             metrics,
         })
     }
@@ -136,16 +167,16 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.connect_request(op, "error", secs);
-                return Err(self.transport_error(&e, op));
+                return Err(self.transport_error(&e, what, op));
             }
         };
         let status = resp.status().as_u16();
-        let body = match resp.bytes().await {
+        let body = match self.read_capped(resp, what, op).await {
             Ok(b) => b,
             Err(e) => {
                 self.metrics
                     .connect_request(op, "error", start.elapsed().as_secs_f64());
-                return Err(self.transport_error(&e, op));
+                return Err(e);
             }
         };
         self.metrics
@@ -156,6 +187,11 @@ impl Client {
             403 => Err(ConnectError::Forbidden {
                 what: what.to_string(),
             }),
+            404 if op == ConnectOp::List => Err(ConnectError::NoListing {
+                url: redact(&self.base),
+                what: what.to_string(),
+                message: error_message(&body),
+            }),
             404 => Err(ConnectError::NotFound {
                 message: error_message(&body),
             }),
@@ -164,6 +200,47 @@ impl Client {
                 what: what.to_string(),
                 message: error_message(&body),
             }),
+        }
+    }
+
+    /// The body, read chunk by chunk and never more than `--connect-max-response-size` of it:
+    /// a `Content-Length` beyond the cap is refused before reading, a chunked answer as soon
+    /// as it passes the cap (the connection is then dropped, not drained).
+    async fn read_capped(
+        &self,
+        mut resp: reqwest::Response,
+        what: &str,
+        op: ConnectOp,
+    ) -> Result<bytes::Bytes, ConnectError> {
+        let cap = self.max_response_bytes;
+        let too_large = || ConnectError::TooLarge {
+            what: what.to_string(),
+            limit: crate::config::describe::size(cap),
+        };
+        let declared = resp.content_length();
+        if declared.is_some_and(|n| n > cap) {
+            return Err(too_large());
+        }
+        // capacity from the declared length (at most the cap), else grown as chunks come
+        let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if (buf.len() + chunk.len()) as u64 > cap {
+                        return Err(too_large());
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(buf.freeze()),
+                Err(e) if e.is_timeout() => return Err(self.transport_error(&e, what, op)),
+                Err(e) => {
+                    return Err(ConnectError::CutOff {
+                        url: redact(&self.base),
+                        what: what.to_string(),
+                        detail: redact(&innermost(&e)),
+                    })
+                }
+            }
         }
     }
 
@@ -179,16 +256,24 @@ impl Client {
         }
     }
 
-    fn transport_error(&self, e: &reqwest::Error, op: ConnectOp) -> ConnectError {
+    fn transport_error(&self, e: &reqwest::Error, what: &str, op: ConnectOp) -> ConnectError {
         let url = redact(&self.base);
         if e.is_timeout() {
+            // reqwest reports a connect timeout as a connect error that is also a timeout
+            if e.is_connect() {
+                return ConnectError::ConnectTimeout {
+                    url,
+                    after: crate::telemetry::events::human(self.connect_timeout.as_millis() as u64),
+                };
+            }
             let is_read = matches!(
                 op,
                 ConnectOp::List | ConnectOp::Root | ConnectOp::Health | ConnectOp::Status
             );
             return ConnectError::Timeout {
                 url,
-                secs: self.limit(op).as_secs(),
+                what: what.to_string(),
+                after: crate::telemetry::events::human(self.limit(op).as_millis() as u64),
                 flag: if is_read {
                     "--connect-timeout"
                 } else {
@@ -196,12 +281,7 @@ impl Client {
                 },
             };
         }
-        let mut detail = e.to_string();
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        while let Some(s) = src {
-            detail = s.to_string();
-            src = s.source();
-        }
+        let detail = innermost(e);
         if detail.to_ascii_lowercase().contains("refused") {
             return ConnectError::Refused { url };
         }
@@ -223,10 +303,7 @@ impl Client {
                     .get(self.url("/connectors?expand=status&expand=info")),
             )
             .await?;
-        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
-            what: what.into(),
-            detail: e.to_string(),
-        })
+        serde_json::from_slice(&body).map_err(|e| bad_json(what, &body, e))
     }
 
     /// `GET /`: the worker's Kafka version.
@@ -234,10 +311,7 @@ impl Client {
         let (_, body) = self
             .send(ConnectOp::Root, "GET /", self.http.get(self.url("/")))
             .await?;
-        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
-            what: "GET /".into(),
-            detail: e.to_string(),
-        })
+        serde_json::from_slice(&body).map_err(|e| bad_json("GET /", &body, e))
     }
 
     /// `GET /health` (Kafka 3.9+, KIP-1017): whether the worker has finished starting.
@@ -340,6 +414,39 @@ impl Client {
     }
 }
 
+/// The deepest cause of an error: reqwest's own text is "error sending request for url ...",
+/// the cause says what happened ("connection closed before message completed").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut detail = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        detail = s.to_string();
+        src = s.source();
+    }
+    detail
+}
+
+/// A body that did not parse: an HTML page (a proxy, a login page, a UI at that URL) is named
+/// as one; otherwise the parser's word, which says where it stopped.
+fn bad_json(what: &str, body: &[u8], e: serde_json::Error) -> ConnectError {
+    let detail = if looks_like_html(body) {
+        error_message(body)
+    } else if body.iter().all(u8::is_ascii_whitespace) {
+        "an empty answer".to_string()
+    } else {
+        e.to_string()
+    };
+    ConnectError::BadJson {
+        what: what.into(),
+        detail,
+    }
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&body[..body.len().min(4096)]).to_ascii_lowercase();
+    head.contains("<html") || head.trim_start().starts_with("<!doctype")
+}
+
 /// What `GET /health` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerHealth {
@@ -363,13 +470,13 @@ fn error_message(body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
     let lower = text.to_ascii_lowercase();
-    if lower.contains("<html") || lower.trim_start().starts_with("<!doctype") {
+    if looks_like_html(body) {
         let title = lower
             .find("<title>")
             .and_then(|i| text[i + 7..].split('<').next())
             .map(|t| format!(" ({})", one_line(t, 120)))
             .unwrap_or_default();
-        return format!("an HTML page{title}, not Kafka Connect's JSON (is the worker still starting, or is a proxy answering?)");
+        return format!("an HTML page{title}, not Kafka Connect's JSON (is the worker still starting, or is a proxy or another service answering at --connect-url?)");
     }
     one_line(&redact(&text), 300)
 }

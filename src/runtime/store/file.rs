@@ -34,19 +34,18 @@ impl FileStore {
     }
 
     fn write_err(&self, e: std::io::Error) -> StoreError {
-        let user = current_user();
         StoreError::Write {
             what: self.what(),
-            fix: format!(
-                "the directory {} must exist and be writable by {user}: create it or fix its owner, or point --state-file elsewhere",
-                self.dir().display()
-            ),
+            fix: write_fix(&self.dir(), e.kind(), &current_user()),
             source: e,
         }
     }
 
     /// Reads the file (blocking).
     pub fn read(&self) -> Result<Durable, StoreError> {
+        if self.path.is_dir() {
+            return Err(StoreError::NotAFile { what: self.what() });
+        }
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Durable::empty()),
@@ -57,23 +56,7 @@ impl FileStore {
                 })
             }
         };
-        if self.path.is_dir() {
-            return Err(StoreError::Corrupt {
-                what: self.what(),
-                detail: "it is a directory".into(),
-            });
-        }
-        let state: Durable = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            what: self.what(),
-            detail: e.to_string(),
-        })?;
-        if state.version > STATE_VERSION {
-            return Err(StoreError::TooNew {
-                what: self.what(),
-                found: state.version,
-            });
-        }
-        Ok(state)
+        parse(&self.what(), &bytes)
     }
 
     /// Writes `state` atomically (blocking).
@@ -86,10 +69,7 @@ impl FileStore {
     /// Creates, fsyncs and removes a temp file beside the state file (blocking).
     pub fn check_writable(&self) -> Result<(), StoreError> {
         if self.path.is_dir() {
-            return Err(StoreError::Corrupt {
-                what: self.what(),
-                detail: "it is a directory; --state-file names the file, not its directory".into(),
-            });
+            return Err(StoreError::NotAFile { what: self.what() });
         }
         let probe = self
             .dir()
@@ -106,6 +86,21 @@ impl FileStore {
         }
         res.map_err(|e| self.write_err(e))
     }
+}
+
+/// A state file's bytes as the agent reads them at start-up; `what` names the file in errors.
+pub fn parse(what: &str, bytes: &[u8]) -> Result<Durable, StoreError> {
+    let state: Durable = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })?;
+    if state.version > STATE_VERSION {
+        return Err(StoreError::TooNew {
+            what: what.to_string(),
+            found: state.version,
+        });
+    }
+    Ok(state)
 }
 
 fn write_atomically(path: &Path, dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -133,6 +128,22 @@ fn write_atomically(path: &Path, dir: &Path, bytes: &[u8]) -> std::io::Result<()
     res
 }
 
+/// What to do when the state directory `dir` cannot be written, by the kind of error.
+fn write_fix(dir: &Path, kind: std::io::ErrorKind, user: &str) -> String {
+    let dir = dir.display();
+    match kind {
+        std::io::ErrorKind::NotFound => format!(
+            "the directory {dir} does not exist: create it, writable by {user} (mount a volume there in a container), or point --state-file elsewhere"
+        ),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => format!(
+            "the directory {dir} is not writable by {user}: give that user write access to it (chown/chmod, or fsGroup/a writable volume in Kubernetes), or point --state-file elsewhere"
+        ),
+        _ => format!(
+            "the directory {dir} must exist and be writable by {user}: fix it or point --state-file elsewhere"
+        ),
+    }
+}
+
 /// The user the agent runs as, for error messages (`uid 65532` in the image).
 fn current_user() -> String {
     #[cfg(unix)]
@@ -152,6 +163,25 @@ fn current_user() -> String {
         }
     }
     std::env::var("USER").unwrap_or_else(|_| "the agent's user".into())
+}
+
+#[cfg(test)]
+#[test]
+fn the_fix_fits_the_error() {
+    use std::io::ErrorKind;
+    let dir = Path::new("/var/lib/cdc-sentinel");
+    let f = write_fix(dir, ErrorKind::NotFound, "uid 65532");
+    assert!(
+        f.contains("/var/lib/cdc-sentinel does not exist") && f.contains("uid 65532"),
+        "{f}"
+    );
+    let f = write_fix(dir, ErrorKind::PermissionDenied, "uid 65532");
+    assert!(
+        f.contains("not writable by uid 65532") && f.contains("--state-file"),
+        "{f}"
+    );
+    let f = write_fix(dir, ErrorKind::ReadOnlyFilesystem, "uid 65532");
+    assert!(f.contains("not writable"), "{f}");
 }
 
 #[async_trait::async_trait]

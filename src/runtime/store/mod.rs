@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{Millis, Record};
 
-pub use file::FileStore;
+pub use file::{parse as parse_state, FileStore};
 pub use mem::MemStore;
 
 /// Everything that survives a restart.
@@ -112,6 +112,8 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("{what} has format version {found}, newer than this agent understands ({STATE_VERSION}); run a newer cdc-sentinel")]
     TooNew { what: String, found: u32 },
+    #[error("{what} is a directory: --state-file names the file the agent writes (e.g. /var/lib/cdc-sentinel/state.json), not its directory")]
+    NotAFile { what: String },
     #[error("cannot write {what}: {source} ({fix})")]
     Write {
         what: String,

@@ -18,6 +18,7 @@ mod act;
 mod decide;
 mod observe;
 mod publish;
+mod selection;
 mod strimzi;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -83,6 +84,7 @@ pub struct Agent {
     last_listed: usize,
     /// Held connectors missing from the listing whose "keeping the hold" line was logged.
     missing_logged: HashSet<String>,
+    selection: selection::Warned,
     /// `--strimzi-cluster`: the KafkaConnectors side (see `strimzi.rs`).
     strimzi: Option<strimzi::Glue>,
 }
@@ -136,6 +138,7 @@ impl Agent {
             blind_reported: HashMap::new(),
             unknown_states_logged: HashMap::new(),
             missing_logged: HashSet::new(),
+            selection: Default::default(),
             strimzi: None,
         })
     }
@@ -170,7 +173,7 @@ impl Agent {
             let changes = self.written.diff(&self.state);
             self.store.apply(&changes).await?;
         }
-        tracing::info!("stopped; state written");
+        events::stopped(self.cfg.dry_run);
         Ok(())
     }
 
@@ -217,6 +220,7 @@ impl Agent {
         // 1. observe
         let mut obs = observe::observe(&self.cfg, list, now);
         strimzi::annotate(&mut self.strimzi, &mut obs);
+        self.selection.check(&self.cfg, &obs);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
         let gone = self.confirm_gone(&obs).await;
@@ -238,13 +242,17 @@ impl Agent {
             })
             .collect();
         if !pending.is_empty() {
-            self.health.acting(Some(self.clock.now_ms()));
+            let summary: Vec<(String, Vec<_>)> = pending
+                .iter()
+                .map(|p| (p.name.clone(), p.actions.clone()))
+                .collect();
+            self.health.acting_on(self.clock.now_ms(), &summary);
             let acted = act::act(
                 &self.client,
                 self.store.as_ref(),
                 pending,
                 self.cfg.dry_run,
-                MAX_CONCURRENT_ACTIONS,
+                self.cfg.max_concurrent_actions,
             )
             .await;
             self.health.acting(None);

@@ -50,7 +50,7 @@ if [[ -z "${CDC_SENTINEL_BIN:-}" || -z "${CDC_SENTINEL_SIM_BIN:-}" ]]; then
   sim="$REPO/target/debug/cdc-sentinel-sim"
   if [[ ! -x "$bin" || ! -x "$sim" ]] || [[ -n "$(find src probe sim Cargo.toml Cargo.lock -newer "$bin" -print -quit)" ]]; then
     echo "prometheus e2e: cargo build (the binaries are missing or older than the sources)"
-    if ! cargo build --quiet --bin cdc-sentinel --bin cdc-sentinel-sim; then
+    if ! { cargo build --quiet --bin cdc-sentinel && cargo build --quiet -p cdc-sentinel-sim; }; then
       echo "prometheus e2e: cargo build of cdc-sentinel and cdc-sentinel-sim failed" >&2
       echo "0 passed, 1 failed"
       exit 1

@@ -574,6 +574,7 @@ scrape_configs:
     procs.start("prometheus", [prometheus, f"--config.file={prom_cfg}",
                                f"--storage.tsdb.path={os.path.join(tmp, 'prom')}",
                                f"--web.listen-address=127.0.0.1:{prom_port}"])
+    sim_binary = os.environ.get("CDC_SENTINEL_SIM_BIN") or os.path.join(REPO, "target", "debug", "cdc-sentinel-sim")
     procs.start("simulate", [sim_binary, "--listen", f"127.0.0.1:{sim_port}",
                              "--connector", f"{ORA}=oracle@{target}:failfast",
                              "--connector", f"{HIDDEN}=oracle@{target}"])

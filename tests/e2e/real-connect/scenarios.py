@@ -182,6 +182,11 @@ class Agent:
                 return ls.get("phase")
         return None
 
+    def wait_recovered(self, connector, timeout, what):
+        """Recovered: back to watching after the verify window (managed turns 0 as soon as the
+        resume is accepted, while the recovery is still being verified)."""
+        return wait_until(lambda: self.phase(connector) == "watching", timeout, what, interval=0.25)
+
     def wait_metric(self, name, labels, pred, timeout, what=None):
         return wait_until(lambda: pred(self.value(name, **labels)), timeout,
                           what or f"agent metric {name}{labels} to satisfy the check",
@@ -425,8 +430,7 @@ def s1_outage_failed_tasks(ctx):
         check(a.value("cdc_sentinel_actions_total", connector=FF, action="restart", result="ok") >= 1,
               f"{FF}: its FAILED task must have been restarted (actions_total restart ok)")
         for c in BOTH:
-            a.wait_metric("cdc_sentinel_managed", {"connector": c}, lambda v: v == 0, 30,
-                          f"{c} handed back to watching (managed 0) after the verify window")
+            a.wait_recovered(c, 30, f"{c} back to watching after the verify window")
             check(a.value("cdc_sentinel_recovery_phase", connector=c, phase="watching") == 1, f"{c} not watching")
         ctx.mark("end_to_end_stop_to_recovered_s", time.monotonic() - t_stop)
         ctx.insert("after", 3)
@@ -464,7 +468,7 @@ def s2_no_data_lost(ctx):
     env.start_pg()
     ids.update(ctx.insert("just-after-start", 25))
     for c in BOTH:
-        a.wait_metric("cdc_sentinel_managed", {"connector": c}, lambda v: v == 0, 60, f"{c} recovered (managed 0)")
+        a.wait_recovered(c, 60, f"{c} recovered (watching)")
     ctx.mark("db_back_to_both_recovered_s", time.monotonic() - t_up)
     ids.update(ctx.insert("after", 25))
     ctx.all_rows_arrive()
@@ -607,7 +611,7 @@ def s5_agent_sigkill(ctx):
     env.start_pg()
     ctx.insert("just-after-start", 3)
     for c in BOTH:
-        a2.wait_metric("cdc_sentinel_managed", {"connector": c}, lambda v: v == 0, 60, f"{c} recovered by agent 2")
+        a2.wait_recovered(c, 60, f"{c} recovered by agent 2")
         check(all_running(*env.states(c)), f"{c} not RUNNING after agent 2's recovery: {env.states(c)}")
     ctx.mark("db_back_to_recovered_by_new_agent_s", time.monotonic() - t_up)
     ctx.insert("after", 3)
@@ -640,7 +644,7 @@ def s6_hold_with_stop(ctx):
         wait_state(env, c, all_running, 60, "RUNNING with fresh tasks")
         ctx.mark(f"{'ff' if c == FF else 'hidden'}_db_back_to_RUNNING_s", time.monotonic() - t_up)
     for c in BOTH:
-        a.wait_metric("cdc_sentinel_managed", {"connector": c}, lambda v: v == 0, 30, f"{c} recovered")
+        a.wait_recovered(c, 30, f"{c} recovered")
     ctx.insert("after", 10)
     ctx.all_rows_arrive()
     ctx.mark("end_to_end_stop_to_all_rows_s", time.monotonic() - t_stop)
@@ -683,7 +687,7 @@ def s7_worker_restart(ctx):
         env.start_pg()
         ctx.insert("just-after-start", 3)
         for c in BOTH:
-            a.wait_metric("cdc_sentinel_managed", {"connector": c}, lambda v: v == 0, 60, f"{c} recovered")
+            a.wait_recovered(c, 60, f"{c} recovered")
             check(all_running(*env.states(c)), f"{c} not RUNNING after the recovery: {env.states(c)}")
         ctx.mark("db_back_to_recovered_s", time.monotonic() - t_up)
     ctx.insert("after", 3)
