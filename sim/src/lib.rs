@@ -78,6 +78,10 @@ pub struct SimOptions {
     /// How long a task waits between two attempts to (re)connect to its database: the scaled
     /// down `retriable.restart.connector.wait.ms` (10 s on a real Debezium). Default 500 ms.
     pub retry_wait: Duration,
+    /// The worker's `offset.flush.interval.ms` (60 s on a real worker): processed positions
+    /// become committed offsets (what `GET /offsets` shows) this often. Zero (the default):
+    /// at every tick.
+    pub offset_flush: Duration,
     /// Where to listen; `None` means 127.0.0.1 on a free port.
     pub addr: Option<SocketAddr>,
 }
@@ -91,6 +95,7 @@ impl Default for SimOptions {
             tick: Duration::from_millis(50),
             stopped_tasks_linger: Duration::from_millis(300),
             retry_wait: Duration::from_millis(500),
+            offset_flush: Duration::ZERO,
             addr: None,
         }
     }
@@ -106,6 +111,20 @@ pub enum RetryMode {
     /// it reconnects by itself (every `retry_wait`) once the database is back.
     #[default]
     Unlimited,
+}
+
+/// Whether changes arrive for a connector's tasks to process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flow {
+    /// Its tables change all the time: the position moves on every tick while data flows.
+    #[default]
+    Busy,
+    /// Its tables are quiet: the position moves only with heartbeats that move it
+    /// (`heartbeat.interval.ms` > 0, plus `heartbeat.action.query` but for Oracle).
+    Idle,
+    /// Stuck: RUNNING and connected, but nothing moves (LogMiner stuck after an archive-log
+    /// purge, a frozen walsender).
+    Stalled,
 }
 
 /// How a connector's tasks find out whether their database is there.
@@ -172,6 +191,22 @@ impl ConnectorSpec {
         spec.config
             .insert("database.dbname".to_string(), "ORCLCDB".to_string());
         spec
+    }
+
+    /// A one-task Debezium MySQL connector on `db` with default retries.
+    pub fn mysql(name: &str, db: Option<SocketAddr>) -> Self {
+        let mut spec = ConnectorSpec::postgres(name, db);
+        spec.class = "io.debezium.connector.mysql.MySqlConnector".to_string();
+        spec.config.remove("plugin.name");
+        spec.config
+            .insert("database.server.id".to_string(), "184054".to_string());
+        spec
+    }
+
+    /// Same spec with one more configuration key (e.g. `heartbeat.interval.ms`).
+    pub fn with_config(mut self, key: &str, value: &str) -> Self {
+        self.config.insert(key.to_string(), value.to_string());
+        self
     }
 
     /// Same spec with another retry mode.
@@ -382,6 +417,7 @@ impl SimConnect {
                 effect_delay: opts.effect_delay,
                 stopped_tasks_linger: opts.stopped_tasks_linger,
                 retry_wait: opts.retry_wait,
+                offset_flush: opts.offset_flush,
             },
             format!("{}:{}", addr.ip(), addr.port()),
         );
@@ -647,9 +683,17 @@ impl SimConnect {
         }
     }
 
-    /// The connector's committed offset counter: +1 per tick while the connector and at least
-    /// one task are RUNNING and connected to a reachable database. Never goes back (except
-    /// through `DELETE /offsets`). 0 for an unknown connector.
+    /// Sets whether changes arrive for a connector ([`Flow`]): `Stalled` keeps it RUNNING and
+    /// connected while its position stands still. False for an unknown connector.
+    pub fn set_flow(&self, name: &str, flow: Flow) -> bool {
+        self.shared().model().set_flow(name, flow)
+    }
+
+    /// The connector's committed offset counter (what `GET /offsets` shows): its processed
+    /// position moves +1 per tick while the connector and at least one task are RUNNING and
+    /// connected to a reachable database and changes arrive ([`Flow`]); it is committed every
+    /// `offset_flush`. Never goes back (except through `DELETE /offsets`). 0 for an unknown
+    /// connector.
     pub fn offsets(&self, name: &str) -> u64 {
         let m = self.shared().model();
         m.connectors.get(name).map(|c| c.offset).unwrap_or(0)

@@ -1,8 +1,11 @@
 //! `cdc-sentinel-sim`: the simulated Kafka Connect worker as a process of its own, for the
 //! shell-driven suites (Prometheus end to end, container image). Not part of the agent.
-//! Connectors are given as `NAME=KIND@HOST:PORT[:failfast]`, KIND `oracle` or `postgres`; the
+//! Connectors are given as `NAME=KIND@HOST:PORT[:OPTION]...`, KIND `oracle`, `postgres` or
+//! `mysql`, OPTION `failfast` (`errors.max.retries=0`), `heartbeat` (heartbeats that move its
+//! committed offset on a quiet database: `heartbeat.interval.ms`, plus `heartbeat.action.query`
+//! but for Oracle) or `stalled` (RUNNING while its offset stands still, from the start); the
 //! database is whatever listens at HOST:PORT (the test opens and closes it), and the tasks of
-//! either kind hold a TCP session to it (no TNS logon: the suites' databases are plain TCP
+//! every kind hold a TCP session to it (no TNS logon: the suites' databases are plain TCP
 //! listeners).
 
 use std::net::SocketAddr;
@@ -10,7 +13,9 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Parser;
 
-use cdc_sentinel_sim::{ConnectorSpec, DbCheck, RetryMode, SimConnect, SimOptions};
+use std::time::Duration;
+
+use cdc_sentinel_sim::{ConnectorSpec, DbCheck, Flow, RetryMode, SimConnect, SimOptions};
 
 /// Runs the simulated Kafka Connect worker until SIGTERM or Ctrl-C.
 #[derive(Parser, Debug, Clone)]
@@ -22,32 +27,53 @@ struct SimulateArgs {
     /// Kafka version it reports.
     #[arg(long, default_value = "3.9.0")]
     version: String,
-    /// NAME=KIND@HOST:PORT[:failfast], KIND oracle or postgres (repeatable).
+    /// NAME=KIND@HOST:PORT[:failfast][:heartbeat][:stalled], KIND oracle, postgres or mysql (repeatable).
     #[arg(long = "connector")]
     connectors: Vec<String>,
+    /// The worker's offset.flush.interval.ms: how often processed positions are committed
+    /// (what GET /connectors/NAME/offsets shows); 0: at every tick.
+    #[arg(long, default_value_t = 0)]
+    offset_flush_ms: u64,
 }
 
-fn parse_connector(s: &str) -> anyhow::Result<ConnectorSpec> {
+/// A connector to create, and how its changes arrive.
+fn parse_connector(s: &str) -> anyhow::Result<(ConnectorSpec, Flow)> {
     let usage = || {
-        format!("--connector {s:?}: expected NAME=KIND@HOST:PORT[:failfast] with KIND oracle or postgres")
+        format!("--connector {s:?}: expected NAME=KIND@HOST:PORT[:failfast][:heartbeat][:stalled] with KIND oracle, postgres or mysql")
     };
     let (name, rest) = s.split_once('=').with_context(usage)?;
-    let (kind, rest) = rest.split_once('@').with_context(usage)?;
-    let (addr, failfast) = match rest.strip_suffix(":failfast") {
-        Some(a) => (a, true),
-        None => (rest, false),
-    };
-    let addr: SocketAddr = addr.parse().with_context(usage)?;
-    let spec = match kind {
+    let (kind, mut rest) = rest.split_once('@').with_context(usage)?;
+    let (mut failfast, mut heartbeat, mut stalled) = (false, false, false);
+    loop {
+        if let Some(r) = rest.strip_suffix(":failfast") {
+            (rest, failfast) = (r, true);
+        } else if let Some(r) = rest.strip_suffix(":heartbeat") {
+            (rest, heartbeat) = (r, true);
+        } else if let Some(r) = rest.strip_suffix(":stalled") {
+            (rest, stalled) = (r, true);
+        } else {
+            break;
+        }
+    }
+    let addr: SocketAddr = rest.parse().with_context(usage)?;
+    let mut spec = match kind {
         "oracle" => ConnectorSpec::oracle(name, Some(addr)).with_db_check(DbCheck::Tcp),
         "postgres" => ConnectorSpec::postgres(name, Some(addr)),
+        "mysql" => ConnectorSpec::mysql(name, Some(addr)),
         _ => anyhow::bail!(usage()),
     };
-    Ok(spec.with_retry(if failfast {
+    if heartbeat {
+        spec = spec.with_config("heartbeat.interval.ms", "10000");
+        if kind != "oracle" {
+            spec = spec.with_config("heartbeat.action.query", "SELECT 1");
+        }
+    }
+    let spec = spec.with_retry(if failfast {
         RetryMode::FailFast
     } else {
         RetryMode::Unlimited
-    }))
+    });
+    Ok((spec, if stalled { Flow::Stalled } else { Flow::Busy }))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -89,12 +115,15 @@ async fn run(a: SimulateArgs) -> anyhow::Result<()> {
     let sim = SimConnect::start(SimOptions {
         version: a.version.clone(),
         addr: Some(addr),
+        offset_flush: Duration::from_millis(a.offset_flush_ms),
         ..SimOptions::default()
     })
     .await
     .with_context(|| format!("cannot listen on {addr}"))?;
-    for s in specs {
+    for (s, flow) in specs {
+        let name = s.name.clone();
         sim.add_connector(s);
+        sim.set_flow(&name, flow);
     }
     println!("simulated Kafka Connect {} on {}", a.version, sim.url());
     shutdown_signal().await;

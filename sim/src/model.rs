@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::db::{self, DbKey, Reach};
 use super::trace;
-use super::{ConnectorSpec, Fault, Recorded, RetryMode, Route};
+use super::{ConnectorSpec, Fault, Flow, Recorded, RetryMode, Route};
 
 /// How many requests are remembered.
 const MAX_RECORDED: usize = 100_000;
@@ -74,6 +74,9 @@ pub(crate) struct Timing {
     pub effect_delay: Duration,
     pub stopped_tasks_linger: Duration,
     pub retry_wait: Duration,
+    /// `offset.flush.interval.ms`: how often processed positions become committed offsets
+    /// (zero: at every tick).
+    pub offset_flush: Duration,
 }
 
 /// One task of a connector.
@@ -123,8 +126,13 @@ pub(crate) struct Connector {
     tasks_gen: u64,
     /// The tasks are leftovers of a stop (their configs are gone, the records linger).
     tasks_stopped: bool,
-    /// Committed offset counter.
+    /// Committed offset counter (what `GET /offsets` shows).
     pub offset: u64,
+    /// Processed position counter: committed at the next offset flush, lost (replayed from
+    /// `offset`) when the tasks restart before that.
+    pub processed: u64,
+    /// Whether changes arrive ([`Flow`]).
+    pub flow: Flow,
     /// The database the tasks use (`None`: always reachable).
     db: Option<DbKey>,
     /// What the last failed attempt to reach it got (shapes the failure trace).
@@ -143,6 +151,8 @@ impl Connector {
     }
 
     fn fresh_tasks(&mut self, now: Instant) {
+        // New task instances start from the committed offsets.
+        self.processed = self.offset;
         let state = self.target.up_state();
         self.tasks = (0..self.spec.tasks)
             .map(|id| Task::new(id, state, now))
@@ -162,6 +172,21 @@ impl Connector {
         } else {
             self.tasks.iter().map(|t| t.id).collect()
         }
+    }
+
+    /// Debezium's heartbeats commit a moving position while no change arrives: `heartbeat.
+    /// interval.ms` > 0 and, but for Oracle (whose SCN moves by itself), `heartbeat.action.
+    /// query` (on a quiet PostgreSQL the heartbeat repeats the same LSN, as seen on 3.6.3).
+    fn heartbeats_move(&self) -> bool {
+        let cfg = self.config();
+        let beats = cfg
+            .get("heartbeat.interval.ms")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .is_some_and(|ms| ms > 0);
+        let query = cfg
+            .get("heartbeat.action.query")
+            .is_some_and(|q| !q.trim().is_empty());
+        beats && (query || self.spec.class.to_ascii_lowercase().contains("oracle"))
     }
 
     /// The config as the REST API returns it.
@@ -219,6 +244,8 @@ pub(crate) struct Model {
     rebalance_hits: u64,
     pub faults: Vec<(Route, Fault, usize)>,
     pub requests: VecDeque<Recorded>,
+    /// When offsets were last flushed.
+    last_flush: Option<Instant>,
 }
 
 impl Model {
@@ -235,6 +262,7 @@ impl Model {
             rebalance_hits: 0,
             faults: Vec::new(),
             requests: VecDeque::new(),
+            last_flush: None,
         }
     }
 
@@ -314,6 +342,9 @@ impl Model {
                     for t in c.tasks.iter_mut().filter(|t| tasks.contains(&t.id)) {
                         t.restart(c.target, at);
                     }
+                    if !tasks.is_empty() {
+                        c.processed = c.offset;
+                    }
                 }
                 if connector {
                     c.state = c.target.up_state();
@@ -342,6 +373,8 @@ impl Model {
             tasks_gen: 0,
             tasks_stopped: false,
             offset: 0,
+            processed: 0,
+            flow: Flow::Busy,
             db,
             last_down: Reach::Unreachable,
         };
@@ -390,6 +423,7 @@ impl Model {
                 for t in c.tasks.iter_mut() {
                     t.restart(c.target, now);
                 }
+                c.processed = c.offset;
             }
         }
     }
@@ -536,9 +570,11 @@ impl Model {
         set.into_iter().cloned().collect()
     }
 
-    /// One tick: due effects, then every task touches its database, then offsets of flowing
-    /// connectors advance. `db_reach` lacks a database that was not checked this tick; such
-    /// connectors are left alone.
+    /// One tick: due effects, then every task touches its database, then the processed
+    /// position of flowing connectors advances (busy, or quiet with moving heartbeats), and
+    /// every `offset_flush` the positions of RUNNING or PAUSED tasks are committed (a paused
+    /// task keeps committing). `db_reach` lacks a database that was not checked this tick;
+    /// such connectors are left alone.
     pub(crate) fn tick(&mut self, now: Instant, db_reach: &HashMap<DbKey, Reach>) {
         if self.starting(now) {
             // No task runs while the worker starts.
@@ -546,6 +582,13 @@ impl Model {
         }
         self.settle(now);
         let retry_wait = self.timing.retry_wait;
+        let flush = match self.last_flush {
+            Some(at) => now.saturating_duration_since(at) >= self.timing.offset_flush,
+            None => true,
+        };
+        if flush {
+            self.last_flush = Some(now);
+        }
         for c in self.connectors.values_mut() {
             let up = match &c.db {
                 None => true,
@@ -596,9 +639,32 @@ impl Model {
                     _ => {}
                 }
             }
-            if flowing && c.state == State::Running {
-                c.offset += 1;
+            let moves = match c.flow {
+                Flow::Busy => true,
+                Flow::Idle => c.heartbeats_move(),
+                Flow::Stalled => false,
+            };
+            if flowing && c.state == State::Running && moves {
+                c.processed += 1;
             }
+            let committing = c
+                .tasks
+                .iter()
+                .any(|t| matches!(t.state, State::Running | State::Paused));
+            if flush && committing {
+                c.offset = c.offset.max(c.processed);
+            }
+        }
+    }
+
+    /// Sets how changes arrive for a connector; false for an unknown connector.
+    pub(crate) fn set_flow(&mut self, name: &str, flow: Flow) -> bool {
+        match self.connectors.get_mut(name) {
+            Some(c) => {
+                c.flow = flow;
+                true
+            }
+            None => false,
         }
     }
 
@@ -682,25 +748,39 @@ impl Model {
             .unwrap_or_else(|| c.spec.name.clone());
         let class = c.spec.class.to_ascii_lowercase();
         let n = c.offset;
+        // Shapes as Debezium 3.x commits them (kafka-connect-rest.md sections 9 and 10; the
+        // PostgreSQL one as a real 3.9 worker with Debezium 3.6.3 returned it).
         let offset = if class.contains("oracle") {
-            let scn = 2_400_000 + n * 7;
+            // `scn` (where mining restarts) trails the last commit by an open transaction.
+            let commit = 2_400_000 + n * 7;
             json!({
-                "scn": scn.to_string(),
-                "commit_scn": format!("{scn}:1:0a001b00{:08x}", n),
+                "scn": (commit - 3).to_string(),
+                "commit_scn": format!("{commit}:1:0a001b00{n:08x}"),
                 "snapshot_scn": "2399990",
+                "txId": format!("0a001b00{n:08x}"),
             })
         } else if class.contains("postgres") {
             let lsn = 24_000_000 + n * 56;
             json!({
-                "lsn": lsn,
                 "lsn_proc": lsn,
-                "lsn_commit": lsn,
+                "messageType": "INSERT",
+                "lsn_commit": lsn - 24,
+                "lsn": lsn,
                 "txId": 750 + n,
                 "ts_usec": 1_700_000_000_000_000u64 + n * 50_000,
-                "messageType": "INSERT",
             })
-        } else if class.contains("mysql") {
-            json!({"file": "mysql-bin.000003", "pos": 154 + n * 300, "ts_sec": 1_700_000_000u64 + n})
+        } else if class.contains("mysql") || class.contains("mariadb") {
+            // A new binlog file every 1,000 commits.
+            json!({
+                "transaction_id": null,
+                "ts_sec": 1_700_000_000u64 + n,
+                "file": format!("mysql-bin.{:06}", 3 + n / 1000),
+                "pos": 154 + (n % 1000) * 300,
+                "gtids": format!("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-{n}"),
+                "row": 1,
+                "server_id": 223344,
+                "event": 2,
+            })
         } else {
             json!({"position": n})
         };
@@ -711,6 +791,7 @@ impl Model {
     pub(crate) fn reset_offsets(&mut self, name: &str) {
         if let Some(c) = self.connectors.get_mut(name) {
             c.offset = 0;
+            c.processed = 0;
         }
     }
 
@@ -788,6 +869,10 @@ fn apply_target(c: &mut Connector, now: Instant, retry_wait: Duration) -> Option
             None
         }
         Target::Stopped => {
+            // Stopping calls task.stop(), which commits.
+            if c.tasks.iter().any(|t| t.state != State::Failed) {
+                c.offset = c.offset.max(c.processed);
+            }
             c.state = State::Stopped;
             c.trace = None;
             if c.tasks_stopped || c.tasks.is_empty() {
@@ -837,6 +922,7 @@ mod tests {
             effect_delay: Duration::from_millis(100),
             stopped_tasks_linger: Duration::from_millis(300),
             retry_wait: Duration::from_millis(500),
+            offset_flush: Duration::ZERO,
         }
     }
 
@@ -913,6 +999,95 @@ mod tests {
         );
         m.tick(ms(800), &up(db, true));
         assert_eq!(m.connectors["pg"].offset, before + 1);
+    }
+
+    #[test]
+    fn offsets_are_committed_every_flush_and_lost_progress_is_replayed() {
+        let db: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        let mut t = timing();
+        t.offset_flush = Duration::from_millis(1000);
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut m = Model::new(t, "w".into());
+        m.add_connector(ConnectorSpec::postgres("pg", Some(db)), t0);
+        m.tick(ms(0), &up(db, true)); // connects, processes 1, flushes
+        for n in 1..=9 {
+            m.tick(ms(n * 100), &up(db, true));
+        }
+        let c = &m.connectors["pg"];
+        assert_eq!(
+            (c.processed, c.offset),
+            (10, 1),
+            "processed, not yet committed"
+        );
+        m.tick(ms(1000), &up(db, true));
+        assert_eq!(m.connectors["pg"].offset, 11, "committed at the flush");
+        m.tick(ms(1100), &up(db, true));
+        // A restart before the next flush replays from the committed offset.
+        m.request_plain_restart(
+            "pg",
+            &RestartPlan {
+                connector: false,
+                tasks: vec![0],
+            },
+            ms(1100),
+        );
+        m.settle(ms(1200));
+        assert_eq!(m.connectors["pg"].processed, 11);
+        // A paused task keeps committing what it processed; stop commits at once.
+        m.tick(ms(1300), &up(db, true));
+        m.tick(ms(1400), &up(db, true));
+        m.set_target("pg", Target::Paused, ms(1400));
+        m.settle(ms(1500));
+        let before = m.connectors["pg"].processed;
+        m.tick(ms(2000), &up(db, true));
+        assert_eq!(m.connectors["pg"].offset, before, "flushed while paused");
+        assert_eq!(m.connectors["pg"].processed, before, "nothing processed");
+    }
+
+    #[test]
+    fn stalled_and_quiet_connectors_stand_still_unless_heartbeats_move_them() {
+        let db: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut m = Model::new(timing(), "w".into());
+        m.add_connector(ConnectorSpec::postgres("busy", Some(db)), t0);
+        m.add_connector(ConnectorSpec::postgres("stuck", Some(db)), t0);
+        m.add_connector(
+            ConnectorSpec::postgres("quiet-pg", Some(db))
+                .with_config("heartbeat.interval.ms", "1000"),
+            t0,
+        );
+        m.add_connector(
+            ConnectorSpec::postgres("quiet-pg-query", Some(db))
+                .with_config("heartbeat.interval.ms", "1000")
+                .with_config("heartbeat.action.query", "SELECT 1"),
+            t0,
+        );
+        m.add_connector(
+            ConnectorSpec::oracle("quiet-ora", Some(db))
+                .with_db_check(crate::DbCheck::Tcp)
+                .with_config("heartbeat.interval.ms", "1000"),
+            t0,
+        );
+        assert!(m.set_flow("stuck", Flow::Stalled));
+        for n in ["quiet-pg", "quiet-pg-query", "quiet-ora"] {
+            assert!(m.set_flow(n, Flow::Idle));
+        }
+        assert!(!m.set_flow("nope", Flow::Idle));
+        for n in 0..5 {
+            m.tick(ms(n * 100), &up(db, true));
+        }
+        let off = |m: &Model, n: &str| m.connectors[n].offset;
+        assert_eq!(off(&m, "busy"), 5);
+        assert_eq!(off(&m, "stuck"), 0);
+        assert_eq!(m.connectors["stuck"].tasks[0].state, State::Running);
+        assert_eq!(off(&m, "quiet-pg"), 0, "a heartbeat repeats the same LSN");
+        assert_eq!(off(&m, "quiet-pg-query"), 5);
+        assert_eq!(off(&m, "quiet-ora"), 5, "the SCN moves by itself");
+        m.set_flow("stuck", Flow::Busy);
+        m.tick(ms(500), &up(db, true));
+        assert_eq!(off(&m, "stuck"), 1);
     }
 
     #[test]

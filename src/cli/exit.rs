@@ -12,7 +12,8 @@ pub enum Exit {
     /// Done, or stopped by a signal after writing the state.
     Ok,
     /// A generic failure (`healthcheck`: not ready; `demo`: a scene did not play; a forced
-    /// shutdown that abandoned an action in flight).
+    /// shutdown that abandoned an action in flight; `offsets`: a connector expected to
+    /// progress did not move).
     Failure,
     /// `probe`: the database is down.
     ProbeDown,
@@ -27,7 +28,8 @@ pub enum Exit {
     /// EX_CONFIG: a bad config, password, certificate or state file, an unwritable state
     /// directory, a worker that cannot do `--hold-with stop`.
     Config,
-    /// EX_UNAVAILABLE: the listen address is busy or not ours to bind.
+    /// EX_UNAVAILABLE: the listen address is busy or not ours to bind (`offsets`: Kafka Connect
+    /// unreachable, failing, or older than 3.5).
     Unavailable,
 }
 

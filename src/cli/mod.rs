@@ -8,6 +8,7 @@ pub mod exit;
 pub mod healthcheck;
 pub mod logging;
 pub mod metrics_doc;
+pub mod offsets;
 pub mod probe;
 pub mod run;
 pub mod windows;
@@ -58,6 +59,7 @@ pub fn main() -> ExitCode {
         Some(Command::Healthcheck(h)) => rt.block_on(healthcheck::run(h)),
         Some(Command::Windows(w)) => windows::run(w),
         Some(Command::Probe(p)) => rt.block_on(probe::run(p)),
+        Some(Command::Offsets(o)) => rt.block_on(offsets::run(o)),
         Some(Command::MetricsDoc(m)) => metrics_doc::run(m),
         #[cfg(feature = "demo")]
         Some(Command::Demo(d)) => demo(&rt, d),

@@ -108,6 +108,12 @@ impl Config {
             dm(self.settings.verify_window)
         );
         let _ = writeln!(s, "max_wait           = {}", dm(self.settings.max_wait));
+        let _ = writeln!(s, "offsets_interval   = {}", d(self.offsets_interval));
+        let _ = writeln!(
+            s,
+            "stall_after        = {} (must exceed the worker's offset.flush.interval.ms, 60s by default)",
+            dm(self.settings.stall_after)
+        );
         let _ = writeln!(
             s,
             "after_timeout      = {}",
@@ -166,11 +172,12 @@ impl Config {
         for (name, o) in &self.overrides {
             let _ = writeln!(
                 s,
-                "[connectors.{name:?}] db = {}, max_wait = {}, after_timeout = {}, hold_with = {}{}",
+                "[connectors.{name:?}] db = {}, max_wait = {}, after_timeout = {}, hold_with = {}{}{}",
                 o.db.as_ref().map(|t| t.url()).unwrap_or_else(|| "-".into()),
                 o.max_wait.map(d).unwrap_or_else(|| "-".into()),
                 o.after_timeout.map_or("-", |a| a.as_str()),
                 o.hold_with.map_or("-", |h| h.as_str()),
+                o.expect_progress.map(|e| format!(", expect_progress = {e}")).unwrap_or_default(),
                 if self.selector.ignored.contains(name) { ", ignore = true" } else { "" }
             );
         }

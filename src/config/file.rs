@@ -17,6 +17,9 @@ pub struct ConnectorFileEntry {
     pub max_wait: Option<String>,
     pub after_timeout: Option<AfterTimeout>,
     pub hold_with: Option<HoldWith>,
+    /// Whether its committed offset must move by itself (stalls, recovery judged by progress);
+    /// default: from its heartbeat settings.
+    pub expect_progress: Option<bool>,
     /// Never act on this connector.
     #[serde(default)]
     pub ignore: bool,

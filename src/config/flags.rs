@@ -41,6 +41,8 @@ pub enum Command {
     Windows(WindowsArgs),
     /// Probe a database once (or --count times) like the agent does: exit 0 up, 1 down, 2 bad input.
     Probe(ProbeArgs),
+    /// Print each connector's committed source position (SCN, LSN, binlog) and when it last moved; exit 0, 1 if any is stalled, 2 bad input or Kafka Connect unreachable.
+    Offsets(OffsetsArgs),
     /// Print the table of every metric the agent exports (docs/metrics.md, README, monitoring/metrics.json are generated from it).
     #[command(hide = true)]
     MetricsDoc(MetricsDocArgs),
@@ -270,6 +272,12 @@ pub struct RunArgs {
     /// How long they must then stay RUNNING for the recovery to count.
     #[arg(long, env = "CDC_SENTINEL_VERIFY_WINDOW", default_value = "30s", value_parser = duration_at_most(max::VERIFY))]
     pub verify_window: Duration,
+    /// How often to read each connector's committed offsets (GET /connectors/NAME/offsets, Kafka >= 3.5); also right after a hold and during verification.
+    #[arg(long, env = "CDC_SENTINEL_OFFSETS_INTERVAL", default_value = "30s", value_parser = duration_at_most(max::INTERVAL))]
+    pub offsets_interval: Duration,
+    /// A connector expected to progress (heartbeats) whose committed offset has not moved for this long while RUNNING is stalled; also how long a resumed one may take to move. Must exceed the worker's offset.flush.interval.ms (60s by default).
+    #[arg(long, env = "CDC_SENTINEL_STALL_AFTER", default_value = "10m", value_parser = duration_at_most(max::VERIFY))]
+    pub stall_after: Duration,
     /// Give up waiting after this long: the connector stays held and an alert fires.
     #[arg(long, env = "CDC_SENTINEL_MAX_WAIT", default_value = "30m", value_parser = duration_at_most(max::MAX_WAIT))]
     pub max_wait: Duration,
@@ -331,6 +339,45 @@ pub struct ProbeArgs {
     /// Timeout of one probe (connect and protocol exchange).
     #[arg(long, env = "CDC_SENTINEL_PROBE_TIMEOUT", default_value = "5s", value_parser = duration_at_most(max::TIMEOUT))]
     pub timeout: Duration,
+}
+
+/// `cdc-sentinel offsets [CONNECTOR]...`: each connector's committed source position, read
+/// twice `--wait` apart to show whether it moves.
+#[derive(Args, Debug, Clone)]
+pub struct OffsetsArgs {
+    /// Connectors to show (default: every connector the worker lists).
+    pub connectors: Vec<String>,
+    /// Kafka Connect REST URL.
+    #[arg(
+        long,
+        env = "CDC_SENTINEL_CONNECT_URL",
+        default_value = "http://localhost:8083"
+    )]
+    pub connect_url: String,
+    /// Basic-auth user for Kafka Connect (password from CDC_SENTINEL_CONNECT_PASSWORD or --connect-password-file).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_USER")]
+    pub connect_user: Option<String>,
+    /// File holding the basic-auth password (first line).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_PASSWORD_FILE")]
+    pub connect_password_file: Option<PathBuf>,
+    /// PEM file with CA certificates to trust for an https:// Kafka Connect.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_CA")]
+    pub connect_ca: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --connect-client-key).
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_CLIENT_CERT")]
+    pub connect_client_cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_CLIENT_KEY")]
+    pub connect_client_key: Option<PathBuf>,
+    /// Timeout of each Kafka Connect request.
+    #[arg(long, env = "CDC_SENTINEL_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration_at_most(max::TIMEOUT))]
+    pub connect_timeout: Duration,
+    /// Read the offsets a second time after this long, to show which positions move (0s: read once). Make it longer than the worker's offset.flush.interval.ms (60s by default) for a meaningful answer.
+    #[arg(long, env = "CDC_SENTINEL_OFFSETS_WAIT", default_value = "0s", value_parser = duration_at_most(max::TIMEOUT))]
+    pub wait: Duration,
+    /// Print one JSON object per connector instead of text.
+    #[arg(long, env = "CDC_SENTINEL_OFFSETS_JSON")]
+    pub json: bool,
 }
 
 /// `cdc-sentinel metrics-doc`: the metric table as Markdown (docs/metrics.md) or JSON

@@ -24,7 +24,8 @@ pub use error::{ConfigError, ErrorKind};
 #[cfg(feature = "demo")]
 pub use flags::DemoArgs;
 pub use flags::{
-    Cli, Command, HealthArgs, LogFormat, MetricsDocArgs, ProbeArgs, RunArgs, WindowsArgs,
+    Cli, Command, HealthArgs, LogFormat, MetricsDocArgs, OffsetsArgs, ProbeArgs, RunArgs,
+    WindowsArgs,
 };
 pub use selector::Selector;
 pub use validate::{parse_config_file, parse_listen, readiness_url, ConfigFile};
@@ -81,6 +82,8 @@ pub struct Override {
     pub max_wait: Option<Duration>,
     pub after_timeout: Option<AfterTimeout>,
     pub hold_with: Option<HoldWith>,
+    /// `expect_progress`: judged by its committed offset (true) or never (false).
+    pub expect_progress: Option<bool>,
 }
 
 /// The validated configuration of a running agent.
@@ -91,6 +94,8 @@ pub struct Config {
     pub db: Option<Target>,
     pub overrides: BTreeMap<String, Override>,
     pub poll_interval: Duration,
+    /// How often each connector's committed offsets are read (`--offsets-interval`).
+    pub offsets_interval: Duration,
     pub probe: ProbeConfig,
     pub settings: Settings,
     pub state_file: PathBuf,
@@ -138,6 +143,11 @@ impl Config {
             return Ok(t.clone());
         }
         target::derive(connector_config)
+    }
+
+    /// The config file's `expect_progress` for a connector, if it says.
+    pub fn expect_progress(&self, name: &str) -> Option<bool> {
+        self.overrides.get(name).and_then(|o| o.expect_progress)
     }
 
     /// Whether any connector may be held with STOP (needs Kafka >= 3.5).

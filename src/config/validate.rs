@@ -11,7 +11,7 @@ use regex::Regex;
 use super::error::{file_err, usage, ConfigError};
 use super::file::FileConfig;
 use super::file::MaintenanceEntry;
-use super::flags::{duration_at_most, max, HealthArgs, RunArgs, WindowsArgs};
+use super::flags::{duration_at_most, max, HealthArgs, OffsetsArgs, RunArgs, WindowsArgs};
 use super::{Config, ConnectSettings, Override, ProbeConfig, Selector, DEFAULT_PORT};
 use crate::core::windows::{self, Window};
 use crate::core::Settings;
@@ -170,6 +170,7 @@ pub fn parse_config_file(path: &Path, text: &str) -> Result<ConfigFile, ConfigEr
                 })?,
             after_timeout: entry.after_timeout,
             hold_with: entry.hold_with,
+            expect_progress: entry.expect_progress,
         };
         overrides.insert(name, o);
     }
@@ -213,6 +214,54 @@ fn check_connect_url(url: &str) -> Result<(), ConfigError> {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
+}
+
+impl OffsetsArgs {
+    /// How to reach Kafka Connect, checked exactly as `run` checks the same flags.
+    pub fn validate(&self) -> Result<ConnectSettings, ConfigError> {
+        let run = RunArgs {
+            connect_url: self.connect_url.clone(),
+            connect_user: self.connect_user.clone(),
+            connect_password_file: self.connect_password_file.clone(),
+            connect_ca: self.connect_ca.clone(),
+            connect_client_cert: self.connect_client_cert.clone(),
+            connect_client_key: self.connect_client_key.clone(),
+            connect_timeout: self.connect_timeout,
+            connect_action_timeout: self.connect_timeout,
+            connect_max_response_size: 64 << 20,
+            max_concurrent_actions: super::DEFAULT_MAX_CONCURRENT_ACTIONS,
+            strimzi_cluster: None,
+            strimzi_namespace: None,
+            strimzi_kubeconfig: None,
+            strimzi_timeout: Duration::from_secs(10),
+            connectors: Vec::new(),
+            include: None,
+            exclude: None,
+            db: None,
+            config: None,
+            maintenance: Vec::new(),
+            poll_interval: Duration::from_secs(5),
+            probe_interval: Duration::from_secs(60),
+            probe_timeout: Duration::from_secs(5),
+            down_after: 3,
+            up_after: 2,
+            verify_timeout: Duration::from_secs(120),
+            verify_window: Duration::from_secs(30),
+            offsets_interval: Duration::from_secs(30),
+            stall_after: Duration::from_secs(600),
+            max_wait: Duration::from_secs(1800),
+            after_timeout: crate::core::AfterTimeout::Hold,
+            hold_with: crate::core::HoldWith::Pause,
+            state_file: PathBuf::from("unused"),
+            listen: format!(":{DEFAULT_PORT}"),
+            log_format: super::LogFormat::Text,
+            dry_run: true,
+        };
+        if self.connectors.iter().any(|c| c.trim().is_empty()) {
+            return Err(usage("an empty connector name"));
+        }
+        run.validate().map(|c| c.connect)
+    }
 }
 
 impl RunArgs {
@@ -316,6 +365,8 @@ impl RunArgs {
             ("--max-wait", self.max_wait),
             ("--verify-timeout", self.verify_timeout),
             ("--verify-window", self.verify_window),
+            ("--offsets-interval", self.offsets_interval),
+            ("--stall-after", self.stall_after),
         ] {
             if d.is_zero() {
                 return Err(usage(format!("{flag} must be greater than zero")));
@@ -341,6 +392,13 @@ impl RunArgs {
                 "--probe-timeout ({}) is longer than twice --probe-interval ({}): lower the timeout",
                 humantime::format_duration(self.probe_timeout),
                 humantime::format_duration(self.probe_interval)
+            )));
+        }
+        if self.stall_after < self.offsets_interval {
+            return Err(usage(format!(
+                "--stall-after ({}) is shorter than --offsets-interval ({}): a stall is judged from reads of the committed offsets; lengthen --stall-after (it must also exceed the worker's offset.flush.interval.ms, 60s by default)",
+                humantime::format_duration(self.stall_after),
+                humantime::format_duration(self.offsets_interval)
             )));
         }
         let listen = parse_listen(&self.listen).map_err(usage)?;
@@ -373,6 +431,7 @@ impl RunArgs {
             reattempt_base: ms(self.probe_interval).max(1_000),
             reattempt_cap: 600_000,
             deleted_after: 3,
+            stall_after: ms(self.stall_after),
             fast_retry: ms(self.poll_interval).max(250),
             fast_retry_for: 30_000,
             hold_retry_cap: 30_000,
@@ -400,6 +459,7 @@ impl RunArgs {
             db,
             overrides,
             poll_interval: self.poll_interval,
+            offsets_interval: self.offsets_interval,
             probe: ProbeConfig {
                 interval: self.probe_interval,
                 timeout: self.probe_timeout,

@@ -6,6 +6,7 @@ use cdc_sentinel_probe::Reason;
 use super::classify::Attention;
 use super::labels::labels;
 use super::observe::{ConnState, ConnectorObs, ProbeObs, ResourceObs};
+use super::offsets::{Judged, OffsetObs, Position};
 use super::record::{HoldReason, Record};
 use super::settings::Settings;
 use super::Millis;
@@ -31,6 +32,9 @@ pub enum Action {
     /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=true`
     #[strum(serialize = "restart")]
     RestartFailed,
+    /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=false`: the connector and
+    /// every task, once, for a resume whose committed offset does not move.
+    RestartTasks,
 }
 
 /// The outcome of one action, as the supervisor saw it.
@@ -128,6 +132,8 @@ pub enum Event {
     AttentionCleared,
     HoldStarted {
         reason: HoldReason,
+        /// The committed source position as last read, if any.
+        position: Option<Position>,
     },
     HoldConfirmed {
         state: ConnState,
@@ -148,6 +154,30 @@ pub enum Event {
         outcome: Outcome,
         elapsed: Millis,
         attempts: u32,
+        /// Which rule judged a recovered connector (progress of its offset, or its state).
+        judged: Option<Judged>,
+    },
+    /// Resumed and RUNNING, but its committed offset has not moved past the hold's for
+    /// `stall_after`: its tasks are restarted once.
+    StallRestarted {
+        held: Position,
+        now: Option<Position>,
+        after: Millis,
+    },
+    /// A connector that needed attention because it stalled moved past the hold's position:
+    /// watched again.
+    StallOver {
+        held: Position,
+        now: Position,
+    },
+    /// Still not past the hold's position `stall_after` after that restart: the recovery
+    /// ends (outcome `needs_attention`) and the connector needs a human.
+    RecoveryStalled {
+        held: Position,
+        now: Option<Position>,
+        after: Millis,
+        /// Since the recovery started.
+        elapsed: Millis,
     },
     /// A task failed right after the resume while the database answers: restarted once more.
     LateFailureRestarted {
@@ -165,6 +195,8 @@ pub enum Event {
         /// `Some` when no hold ever took effect: how many hold requests failed, the last
         /// error, and the state the connector reads (it is not held).
         unheld: Option<Unheld>,
+        /// The committed source position of the hold.
+        position: Option<Position>,
     },
     /// The maximum wait ran out before any hold took effect; now the database is back and the
     /// connector and its tasks run: nothing to resume, the recovery ends.
@@ -235,6 +267,9 @@ pub struct Input<'a> {
     /// Its Strimzi `KafkaConnector` in this poll (with `--strimzi-cluster`); `None`: it has
     /// none, and is held through REST.
     pub resource: Option<&'a ResourceObs>,
+    /// Its committed source offsets as last read (`None`: not read: Kafka < 3.5, not a
+    /// connector whose offsets the agent knows, or no read yet).
+    pub offsets: Option<OffsetObs>,
 }
 
 /// A planned maintenance window under way for a connector (see `windows.rs`).

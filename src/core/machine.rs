@@ -19,6 +19,8 @@ use super::backoff::backoff;
 use super::classify::{self, Attention, Failure};
 use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome, Unheld};
 use super::observe::{ConnState, ConnectorObs, Desired, ProbeObs, ResourceObs};
+use super::offsets::Position;
+use super::progress::{self, Verdict};
 use super::record::{AfterTimeout, HoldReason, HoldWith, Manager, Phase, Record, RecordReason};
 use super::settings::Settings;
 use super::Millis;
@@ -61,6 +63,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         return d;
     };
     rec.missing_polls = 0;
+    progress::track_hold(&mut rec, input.offsets);
 
     // A write through the KafkaConnector found a person's decision: the current truth.
     if rec.declined {
@@ -92,6 +95,18 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 d.record = None;
             } else {
                 d.record = Some(rec);
+            }
+            return d;
+        }
+        Phase::NeedsAttention if rec.reason == RecordReason::Stalled && !conn.any_failed() => {
+            // Stalled after a resume: until its committed offset moves past the hold's; then
+            // watched again (a FAILED task goes the way of any other needs-attention record).
+            match progress::stall_over(&rec, input.offsets) {
+                Some(ev) => {
+                    d.events.push(ev);
+                    watching(input, &mut d);
+                }
+                None => d.record = Some(rec),
             }
             return d;
         }
@@ -240,6 +255,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 outcome: Outcome::NeedsAttention,
                 elapsed,
                 attempts: rec.attempts,
+                judged: None,
             });
             d.events.push(Event::ResumeGaveUp { after, error });
             rec.phase = Phase::NeedsAttention;
@@ -267,7 +283,10 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                     rec.resume_pending = true;
                     d.actions.push(Action::Resume);
                 }
-                if rec.restart_pending {
+                // A restart retried after the resume was accepted waits for the connector to
+                // read RUNNING: a PAUSED one is the resume not in effect yet, or a human's
+                // pause since, whose tasks are not the agent's to restart.
+                if rec.restart_pending && (!rec.resume_done || conn.state == ConnState::Running) {
                     d.actions.push(Action::RestartFailed);
                 }
             } else {
@@ -280,11 +299,14 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
                 outcome: Outcome::DryRun,
                 elapsed,
                 attempts: rec.attempts,
+                judged: None,
             });
             return d;
         }
         Phase::Verifying => {
-            if let Some(replacement) = verify(name, &mut rec, input, conn, &probe, &mut d) {
+            let offsets = input.offsets;
+            if let Some(replacement) = verify(name, &mut rec, input, conn, &probe, offsets, &mut d)
+            {
                 d.record = replacement;
                 return d;
             }
@@ -396,7 +418,9 @@ fn start_hold(
         input.settings,
     );
     route_hold(&mut rec, input, conn);
-    d.events.push(Event::HoldStarted { reason });
+    let position: Option<Position> = input.offsets.and_then(|o| o.position);
+    rec.held_position = position;
+    d.events.push(Event::HoldStarted { reason, position });
     d.actions.push(rec.request_hold(input.now));
     d.record = Some(rec);
 }
@@ -562,6 +586,7 @@ fn time_out(
         last_reason: probe.last_reason,
         last_detail: probe.last_detail.clone(),
         unheld,
+        position: rec.held_position,
     });
 }
 
@@ -596,12 +621,14 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
 }
 
 /// Returns `Some(replacement)` when the recovery ends here (recovered, or needs attention).
+#[allow(clippy::too_many_arguments)]
 fn verify(
     name: &str,
     rec: &mut Record,
     input: &Input,
     conn: &ConnectorObs,
     probe: &ProbeObs,
+    offsets: Option<super::offsets::OffsetObs>,
     d: &mut Decision,
 ) -> Option<Option<Record>> {
     let (now, s) = (input.now, input.settings);
@@ -649,6 +676,12 @@ fn verify(
     if failure.is_none() && conn.all_running() {
         let since = *rec.running_since.get_or_insert(now);
         if now.saturating_sub(since) >= s.verify_window {
+            // RUNNING is not enough for a connector expected to progress (core::progress).
+            let judged = match progress::judge(rec, offsets, now, s, d) {
+                Verdict::Recovered(j) => j,
+                Verdict::Wait => return None,
+                Verdict::Stalled(r) => return Some(Some(r)),
+            };
             let outcome = if rec.timed_out {
                 Outcome::TimedOutRecovered
             } else {
@@ -658,6 +691,7 @@ fn verify(
                 outcome,
                 elapsed: now.saturating_sub(rec.started_at),
                 attempts: rec.attempts,
+                judged: Some(judged),
             });
             return Some(None);
         }
@@ -681,6 +715,7 @@ fn verify(
             outcome: Outcome::NeedsAttention,
             elapsed: now.saturating_sub(rec.started_at),
             attempts: rec.attempts,
+            judged: None,
         });
         d.events.push(Event::AttentionNeeded {
             reason,
@@ -755,6 +790,12 @@ pub fn apply_result(
                 Action::RestartFailed => {
                     rec.restart_pending = false;
                     enter_verify(rec, now, dry, &mut ev);
+                }
+                // The one restart of a resume whose offset did not move: still verifying, from
+                // the restart on (decided in core::progress).
+                Action::RestartTasks => {
+                    rec.verify_started_at = now;
+                    rec.running_since = None;
                 }
             }
         }

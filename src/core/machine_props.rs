@@ -117,7 +117,7 @@ impl World {
                 self.ambiguous = false;
                 self.unobserved_hold = None;
             }
-            Action::RestartFailed => {
+            Action::RestartFailed | Action::RestartTasks => {
                 if self.db_up {
                     self.failed = None;
                 }
@@ -224,7 +224,7 @@ fn check(world: &World, agent: &Agent, prev: Option<&Record>, d: &Decision, prob
                     }
                 }
             }
-            Action::RestartFailed => {
+            Action::RestartFailed | Action::RestartTasks => {
                 assert_ne!(
                     world.held_by,
                     Some(Who::Human),
@@ -402,6 +402,7 @@ fn run(ops: Vec<Op>, hold_with: HoldWith) {
                     handed_back_at: a.handed_back,
                     maintenance,
                     resource: None,
+                    offsets: None,
                 };
                 let prev = a.rec.clone();
                 let d = step("inv", prev.as_ref(), &input);
@@ -526,6 +527,29 @@ fn a_humans_resume_and_pause_unseen_after_an_unknown_pause_is_ambiguous() {
             Op::WorkerRestart(false),
             Op::Wait(1_800_000),
             Op::Probe(None),
+            Op::Poll(vec![]),
+        ],
+        HoldWith::Pause,
+    );
+}
+
+/// Found by the property test: the resume is accepted, the restart of the FAILED task refused
+/// (409), and a human pauses the connector before the retry: the retry waits for RUNNING and
+/// never restarts the tasks of the human's pause.
+#[test]
+fn a_restart_retry_never_restarts_a_humans_pause() {
+    run(
+        vec![
+            Op::DbDown,
+            Op::TaskFails(true),
+            Op::Poll(vec![]),
+            Op::DbUp,
+            Op::Probe(None),
+            Op::Probe(None),
+            Op::Poll(vec![Fate::Accepted, Fate::Refused]),
+            Op::Poll(vec![]),
+            Op::Wait(1000),
+            Op::HumanPause,
             Op::Poll(vec![]),
         ],
         HoldWith::Pause,

@@ -49,6 +49,8 @@ struct World {
     gone: bool,
     /// Its Strimzi KafkaConnector, if it has one.
     resource: Option<ResourceObs>,
+    /// The committed offsets as last read (`None`: not read).
+    offsets: Option<crate::core::offsets::OffsetObs>,
 }
 
 impl World {
@@ -64,6 +66,7 @@ impl World {
             windows: vec![],
             gone: false,
             resource: None,
+            offsets: None,
         }
     }
     fn probe(&mut self, up: bool) {
@@ -93,6 +96,7 @@ impl World {
             )
             .map(|ends_at| Maintenance { ends_at }),
             resource: self.resource.as_ref(),
+            offsets: self.offsets,
         };
         let d = step("inv", self.rec.as_ref(), &input);
         self.events.extend(d.events.clone());
@@ -787,7 +791,8 @@ fn maintenance_window_holds_at_its_start_and_resumes_at_its_end_once_the_databas
     );
     assert_eq!(w.reason(), "maintenance");
     assert!(w.events.contains(&Event::HoldStarted {
-        reason: HoldReason::Maintenance
+        reason: HoldReason::Maintenance,
+        position: None,
     }));
     w.wait(5_000);
     assert!(w.poll(&paused()).is_empty());
@@ -1302,12 +1307,18 @@ fn a_hold_that_lands_after_giving_up_is_resumed_once_the_database_is_back() {
             ActionResult::Unknown("no answer within 60s".into()),
         );
     }
-    w.wait(31 * MIN);
+    // The agent keeps retrying (at least every 30 s); the last retry before the maximum wait
+    // runs out meets no answer either.
+    w.wait(29 * MIN);
+    w.probe(false);
+    w.poll_with(Some(&running()), ActionResult::Unknown("no answer".into()));
+    w.wait(2 * MIN);
     w.probe(false);
     w.poll_with(Some(&running()), ActionResult::Unknown("no answer".into()));
     assert_eq!(w.phase(), Phase::TimedOut);
     assert!(w.rec.as_ref().unwrap().gave_up_unheld);
-    // The last pause was still in flight: it lands now.
+    // That last pause was still in flight (within the action timeout plus Connect's own 90 s):
+    // it lands now.
     w.poll(&paused());
     assert_eq!(w.count(|e| matches!(e, Event::LateHoldLanded { .. })), 1);
     assert!(w.rec.as_ref().unwrap().hold_in_effect());

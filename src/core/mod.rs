@@ -14,6 +14,8 @@ pub mod decision;
 pub mod labels;
 pub mod machine;
 pub mod observe;
+pub mod offsets;
+mod progress;
 pub mod record;
 pub mod settings;
 pub mod text;

@@ -7,6 +7,7 @@ use super::classify::Attention;
 use super::decision::Action;
 use super::labels::labels;
 use super::observe::ConnState;
+use super::offsets::Position;
 use super::settings::Settings;
 use super::Millis;
 
@@ -147,7 +148,8 @@ pub enum RecordReason {
     UnclassifiedFailure,
     /// The agent's resume kept failing past its bound: the connector is still held.
     ResumeFailed,
-    /// RUNNING, heartbeats configured, and its committed offset does not advance.
+    /// Expected to progress, it read RUNNING after the resume (and after one restart of its
+    /// tasks) but its committed offset did not move past the position of the hold.
     Stalled,
 }
 
@@ -297,6 +299,13 @@ pub struct Record {
     /// is never retried.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub declined: bool,
+    /// The committed source position of the hold: the latest read while held (before the
+    /// resume). A resume judged by progress ends recovered only once the position is past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_position: Option<Position>,
+    /// When the one restart of its tasks for a resume whose offset did not move was decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_restart_at: Option<Millis>,
 }
 
 impl Record {
@@ -340,6 +349,8 @@ impl Record {
             wait_from: 0,
             manager: Manager::Rest,
             declined: false,
+            held_position: None,
+            stall_restart_at: None,
         }
     }
 

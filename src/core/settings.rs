@@ -36,6 +36,9 @@ pub struct Settings {
     /// A resume (or its restart) failing for this long ends in `needs_attention`
     /// (`--verify-timeout`, at least ten polls).
     pub resume_give_up: Millis,
+    /// A connector expected to progress whose committed offset has not advanced for this
+    /// long while it reads RUNNING is stalled; after a resume, how long it may take to move.
+    pub stall_after: Millis,
     pub dry_run: bool,
 }
 
@@ -59,6 +62,7 @@ impl Default for Settings {
             hold_retry_cap: 30_000,
             resume_retry_cap: 10_000,
             resume_give_up: 120_000,
+            stall_after: 600_000,
             dry_run: false,
         }
     }

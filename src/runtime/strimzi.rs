@@ -121,7 +121,7 @@ impl ResourceWrite {
                 (self.client.hold(name, &hold).await, action)
             }
             Action::Resume => (self.client.release(name).await, action),
-            Action::RestartFailed => return None,
+            Action::RestartFailed | Action::RestartTasks => return None,
         };
         let result = write_result(written);
         if result == ActionResult::Ok {

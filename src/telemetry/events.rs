@@ -1,6 +1,7 @@
 //! One function for every decision the core reports: it writes the log line and moves the
 //! matching metric together, so the log and `/metrics` never disagree.
 
+use crate::core::offsets::Judged;
 use crate::core::text;
 use crate::core::{ActionStatus, Event, HoldWith, Outcome};
 use crate::telemetry::metrics::Metrics;
@@ -109,7 +110,7 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
         Event::AttentionCleared => {
             tracing::info!(connector = n, "{n}: no longer FAILED; back to watching");
         }
-        Event::HoldStarted { reason } => {
+        Event::HoldStarted { reason, position } => {
             m.recovery_started(n, *reason);
             let what = match (c.resource_ns, c.hold_with) {
                 (Some(_), HoldWith::Pause) => "spec.state: paused requested on its KafkaConnector",
@@ -117,19 +118,23 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 (None, HoldWith::Pause) => "pause requested",
                 (None, HoldWith::Stop) => "stop requested",
             };
+            // The committed source position the recovery is judged against, when read.
+            let at = position
+                .map(|p| format!(" (committed {p})"))
+                .unwrap_or_default();
             if *reason == crate::core::HoldReason::Maintenance {
                 tracing::info!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it for a planned maintenance window: {what}; resumed after the window once {t} answers"
+                    "{n}: holding it for a planned maintenance window: {what}{at}; resumed after the window once {t} answers"
                 );
             } else {
                 tracing::warn!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it while {t} is down ({}): {what}",
+                    "{n}: holding it while {t} is down ({}): {what}{at}",
                     reason.as_str()
                 );
             }
@@ -184,13 +189,37 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             outcome,
             elapsed,
             attempts,
+            judged,
         } => {
             m.recovery_finished(*outcome, *elapsed as f64 / 1000.0);
+            // Which rule judged it: its committed offset moving past the hold's, or RUNNING.
+            let (rule, how) = match judged {
+                Some(j @ Judged::Progress { .. }) => ("progress", format!("; {j}")),
+                Some(j) => ("state", format!("; {j}")),
+                None => ("none", String::new()),
+            };
             match outcome {
                 Outcome::DryRun => tracing::info!(connector = n, "{n}: dry run: would verify the resume now; recovery ends here"),
                 Outcome::NeedsAttention => tracing::warn!(connector = n, "{n}: recovery ended after {}: the connector failed again in a way waiting cannot fix", human(*elapsed)),
-                _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), "{n}: recovered after {} ({attempts} attempt{})", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
+                _ => tracing::info!(connector = n, target = t, outcome = outcome.as_str(), judged_by = rule, "{n}: recovered after {} ({attempts} attempt{}){how}", human(*elapsed), if *attempts == 1 { "" } else { "s" }),
             }
+        }
+        Event::StallRestarted { held, now, after } => {
+            let now = now.map_or_else(|| "no position".to_string(), |p| p.to_string());
+            tracing::warn!(connector = n, target = t, "{n}: RUNNING {} after the resume but its committed offset has not moved past the hold's (held at {held}; resumed; now at {now}): restarting its tasks once", human(*after));
+        }
+        Event::StallOver { held, now } => {
+            tracing::info!(connector = n, "{n}: its committed offset moves again (held at {held}; now at {now}); back to watching");
+        }
+        Event::RecoveryStalled {
+            held,
+            now,
+            after,
+            elapsed,
+        } => {
+            m.recovery_finished(Outcome::NeedsAttention, *elapsed as f64 / 1000.0);
+            let now = now.map_or_else(|| "no position".to_string(), |p| p.to_string());
+            tracing::error!(connector = n, target = t, reason = "stalled", "{n}: needs attention (stalled): held at {held}; resumed; now at {now}: its committed offset did not move in the {} after a restart of its tasks, while it reads RUNNING. The recovery ends after {}; the connector is left RUNNING. Check what feeds it: the LogMiner session and the archive logs (purged by RMAN DELETE INPUT?), the replication slot and its walsender, the binlog retention; and the worker log", human(*after), human(*elapsed));
         }
         Event::LateFailureRestarted { failed } => {
             tracing::warn!(connector = n, "{n}: {} FAILED right after the resume while {t} answers (a task paused during the outage reports the lost connection on its first poll); restarting it", failed.join(", "));
@@ -207,7 +236,11 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             last_reason,
             last_detail,
             unheld,
+            position,
         } => {
+            let at = position
+                .map(|p| format!(" Committed offset at the hold: {p}."))
+                .unwrap_or_default();
             m.timed_out(n);
             let url = c.connect_url;
             let resume = match c.resource_ns {
@@ -233,7 +266,7 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     connector = n,
                     target = t,
                     last_probe = last,
-                    "{n}: manual intervention required: {db}. The connector stays {held}. When the database is back: {resume} && {restart}"
+                    "{n}: manual intervention required: {db}. The connector stays {held}.{at} When the database is back: {resume} && {restart}"
                 ),
                 Some(u) => {
                     let action = match c.hold_with {

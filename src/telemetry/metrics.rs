@@ -44,6 +44,17 @@ pub struct ConnectorView {
     pub maintenance: bool,
     /// How the agent acts on it.
     pub manager: Manager,
+    /// Its committed source offset, when one was read (`None`: not read, no position).
+    pub offset: Option<OffsetView>,
+}
+
+/// A connector's committed source offset, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OffsetView {
+    pub position: crate::core::offsets::Position,
+    /// When it last advanced (or was first read), Unix milliseconds.
+    pub advanced_at_ms: u64,
+    pub stalled: bool,
 }
 
 /// A histogram with fixed bounds: cumulative counts per bucket, sum, count.

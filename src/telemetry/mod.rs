@@ -8,4 +8,4 @@ pub mod metrics;
 mod render;
 pub mod table;
 
-pub use metrics::{ConnectorView, Metrics};
+pub use metrics::{ConnectorView, Metrics, OffsetView};

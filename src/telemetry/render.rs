@@ -522,6 +522,15 @@ fn render_connectors(snap: &Snapshot, out: &mut Out) {
         }
         out.row();
     }
+    gauge_per_connector(out, &t::SOURCE_OFFSET_POSITION, all(), |v| {
+        v.offset.map(|o| o.position.metric_value())
+    });
+    gauge_per_connector(out, &t::SOURCE_OFFSET_ADVANCED, all(), |v| {
+        v.offset.map(|o| o.advanced_at_ms as f64 / 1000.0)
+    });
+    gauge_per_connector(out, &t::CONNECTOR_STALLED, all(), |v| {
+        v.offset.map(|o| o.stalled as u8 as f64)
+    });
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ fn label_values_are_escaped() {
         attempts: 0,
         maintenance: false,
         manager: crate::core::Manager::Rest,
+        offset: None,
     }]);
     let text = m.render();
     assert!(
@@ -70,6 +71,7 @@ fn maintenance_active_for_every_selected_connector() {
         attempts: 0,
         maintenance,
         manager: crate::core::Manager::Rest,
+        offset: None,
     };
     m.set_connectors(vec![
         view("inv", true, true),
@@ -312,6 +314,7 @@ fn big(n: usize) -> Metrics {
                 tasks: [4, 0, 0, 0, 0, 0],
                 selected: true,
                 target: Some(format!("db{}:1521/PDB", i % 50)),
+                offset: None,
                 phase: Phase::Watching,
                 reason: None,
                 managed: false,

@@ -126,6 +126,8 @@ pub enum ConnectOp {
     Resume,
     Stop,
     Restart,
+    /// `GET /connectors/{n}/offsets`
+    Offsets,
 }
 
 crate::core::labels::labels!(ConnectOp);
@@ -136,7 +138,7 @@ impl From<Action> for ConnectOp {
             Action::Pause => ConnectOp::Pause,
             Action::Resume => ConnectOp::Resume,
             Action::Stop => ConnectOp::Stop,
-            Action::RestartFailed => ConnectOp::Restart,
+            Action::RestartFailed | Action::RestartTasks => ConnectOp::Restart,
         }
     }
 }
@@ -422,26 +424,26 @@ pub const CONNECTOR_MANAGED_BY: MetricDef = MetricDef {
 pub const SOURCE_OFFSET_POSITION: MetricDef = MetricDef {
     name: "cdc_sentinel_source_offset_position",
     kind: Kind::Gauge,
-    help: "The connector's committed source offset position.",
-    doc: "the connector's last committed source position as a number (SCN, LSN, binlog position)",
+    help: "The connector's committed source position as one number (Oracle SCN, PostgreSQL LSN, binlog file index * 1e10 + position).",
+    doc: "the connector's committed source offset (`GET /connectors/{name}/offsets`, Kafka >= 3.5) as one number: the Oracle SCN (the larger of `scn` and every thread's `commit_scn`), the PostgreSQL LSN (the largest of `lsn`, `lsn_proc`, `lsn_commit`; `0/152A408` is 22193160), or for MySQL/MariaDB the binlog file index * 10^10 + position (`mysql-bin.000003` at 154 is 30000000154). Read at most every `--offsets-interval`",
     labels: &[CONNECTOR],
-    presence: Presence::When("for Debezium source connectors once their committed offsets were read (Kafka Connect 3.5+)"),
+    presence: Presence::When("for selected Debezium Oracle, PostgreSQL, MySQL and MariaDB connectors once a position was read (Kafka Connect 3.5+)"),
 };
 pub const SOURCE_OFFSET_ADVANCED: MetricDef = MetricDef {
     name: "cdc_sentinel_source_offset_advanced_timestamp_seconds",
     kind: Kind::Gauge,
-    help: "Unix time the committed offset last advanced.",
-    doc: "Unix time the connector's committed source offset last advanced (as seen by this agent)",
+    help: "Unix time the connector's committed source position last advanced (or was first read).",
+    doc: "Unix time the committed source position last advanced, as seen by reads every `--offsets-interval` (or was first read by this agent, or was reset)",
     labels: &[CONNECTOR],
-    presence: Presence::When("for Debezium source connectors once their committed offsets were read (Kafka Connect 3.5+)"),
+    presence: Presence::When("with cdc_sentinel_source_offset_position"),
 };
 pub const CONNECTOR_STALLED: MetricDef = MetricDef {
     name: "cdc_sentinel_connector_stalled",
     kind: Kind::Gauge,
-    help: "1 if the connector is RUNNING but its offset has not advanced for --stall-after.",
-    doc: "1 while the connector reads RUNNING but its committed offset has not advanced for --stall-after although heartbeats are configured, else 0",
+    help: "1 while a connector expected to progress reads RUNNING but its committed offset has not advanced for --stall-after.",
+    doc: "1 while a connector expected to progress reads RUNNING (connector and every task) but its committed offset has not advanced for `--stall-after`, else 0. Expected to progress: `heartbeat.interval.ms` > 0 on Oracle, `heartbeat.interval.ms` > 0 with `heartbeat.action.query` on PostgreSQL/MySQL, or `expect_progress = true` in the config file; any other connector is always 0 (an idle table is normal)",
     labels: &[CONNECTOR],
-    presence: Presence::When("for connectors expected to progress (heartbeats configured) on Kafka Connect 3.5+"),
+    presence: Presence::When("with cdc_sentinel_source_offset_position (always 0 for a connector not expected to progress)"),
 };
 pub const KUBERNETES_UP: MetricDef = MetricDef {
     name: "cdc_sentinel_kubernetes_up",

@@ -135,6 +135,7 @@ fn help_documents_every_flag_with_its_env_var() {
         "healthcheck",
         "windows",
         "probe",
+        "offsets",
     ];
     assert_eq!(listed, subcommands, "subcommands in --help");
 

@@ -11,6 +11,7 @@ mod layers;
 mod mass;
 mod metrics_doc;
 mod odd_nights;
+mod offsets;
 mod oracle_listener;
 mod probe_cli;
 mod probe_oracle;

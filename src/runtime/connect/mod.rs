@@ -12,7 +12,11 @@ use crate::core::classify::redact;
 use crate::core::text::path_segment;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::table::ConnectOp;
-use types::{ExpandedMap, RootInfo};
+use types::{kafka_version, ConnectorOffsets, ExpandedMap, RootInfo};
+
+/// The largest `GET /connectors/{n}/offsets` body read (a Debezium source connector's is a few
+/// hundred bytes; incremental snapshot keys can make it a few kilobytes).
+pub const MAX_OFFSETS_BODY: usize = 1 << 20;
 
 /// Why a call to Kafka Connect failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +69,9 @@ pub enum ConnectError {
     },
     #[error("Kafka Connect answered {what} with a body that is not the expected JSON: {detail}")]
     BadJson { what: String, detail: String },
+    /// The worker has no `GET /connectors/{n}/offsets` (KIP-875 came with Kafka 3.5).
+    #[error("Kafka Connect at {url} cannot show committed offsets (GET /connectors/NAME/offsets needs Kafka 3.5 or newer, KIP-875; it runs {version})")]
+    OffsetsUnsupported { url: String, version: String },
 }
 
 impl ConnectError {
@@ -81,6 +88,7 @@ impl ConnectError {
             ConnectError::NotFound { .. } | ConnectError::NoListing { .. } => "not_found",
             ConnectError::Status { .. } => "status",
             ConnectError::BadJson { .. } => "bad_json",
+            ConnectError::OffsetsUnsupported { .. } => "unsupported",
         }
     }
 }
@@ -212,7 +220,10 @@ impl Client {
         what: &str,
         op: ConnectOp,
     ) -> Result<bytes::Bytes, ConnectError> {
-        let cap = self.max_response_bytes;
+        let cap = match op {
+            ConnectOp::Offsets => self.max_response_bytes.min(MAX_OFFSETS_BODY as u64),
+            _ => self.max_response_bytes,
+        };
         let too_large = || ConnectError::TooLarge {
             what: what.to_string(),
             limit: crate::config::describe::size(cap),
@@ -247,9 +258,11 @@ impl Client {
     /// Reads are quick; actions may wait for the leader and the config topic.
     fn limit(&self, op: ConnectOp) -> Duration {
         match op {
-            ConnectOp::List | ConnectOp::Root | ConnectOp::Health | ConnectOp::Status => {
-                self.timeout
-            }
+            ConnectOp::List
+            | ConnectOp::Root
+            | ConnectOp::Health
+            | ConnectOp::Status
+            | ConnectOp::Offsets => self.timeout,
             ConnectOp::Pause | ConnectOp::Resume | ConnectOp::Stop | ConnectOp::Restart => {
                 self.action_timeout
             }
@@ -268,7 +281,11 @@ impl Client {
             }
             let is_read = matches!(
                 op,
-                ConnectOp::List | ConnectOp::Root | ConnectOp::Health | ConnectOp::Status
+                ConnectOp::List
+                    | ConnectOp::Root
+                    | ConnectOp::Health
+                    | ConnectOp::Status
+                    | ConnectOp::Offsets
             );
             return ConnectError::Timeout {
                 url,
@@ -312,6 +329,43 @@ impl Client {
             .send(ConnectOp::Root, "GET /", self.http.get(self.url("/")))
             .await?;
         serde_json::from_slice(&body).map_err(|e| bad_json("GET /", &body, e))
+    }
+
+    /// Whether this worker can show committed offsets (`GET /`: Kafka 3.5 or newer, KIP-875).
+    /// `Err(OffsetsUnsupported)` for an older one; other errors: ask again later.
+    pub async fn offsets_supported(&self) -> Result<(), ConnectError> {
+        let root = self.root().await?;
+        match kafka_version(&root.version) {
+            Some(v) if v >= (3, 5) => Ok(()),
+            _ => Err(ConnectError::OffsetsUnsupported {
+                url: redact(&self.base),
+                version: one_line(&redact(&root.version), 40),
+            }),
+        }
+    }
+
+    /// `GET /connectors/{n}/offsets`: the connector's committed offsets (any state). JAX-RS's
+    /// own 404 for an unknown resource (`HTTP 404 Not Found`, not `Connector NAME not found`)
+    /// is a worker without the endpoint (older than 3.5, whatever its version string says).
+    pub async fn offsets(&self, name: &str) -> Result<ConnectorOffsets, ConnectError> {
+        let p = Self::path(name, "/offsets");
+        let what = format!("GET {p}");
+        let (_, body) = match self
+            .send(ConnectOp::Offsets, &what, self.http.get(self.url(&p)))
+            .await
+        {
+            Err(ConnectError::NotFound { message }) if message == "HTTP 404 Not Found" => {
+                return Err(ConnectError::OffsetsUnsupported {
+                    url: redact(&self.base),
+                    version: format!("a version without it: 404 {message}"),
+                });
+            }
+            r => r?,
+        };
+        serde_json::from_slice(&body).map_err(|e| ConnectError::BadJson {
+            what,
+            detail: e.to_string(),
+        })
     }
 
     /// `GET /health` (Kafka 3.9+, KIP-1017): whether the worker has finished starting.
@@ -396,6 +450,19 @@ impl Client {
             ConnectOp::Stop,
             &format!("PUT {p}"),
             self.http.put(self.url(&p)),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=false` (202 + plan): the
+    /// connector and every task, FAILED or not.
+    pub async fn restart_tasks(&self, name: &str) -> Result<(), ConnectError> {
+        let p = Self::path(name, "/restart?includeTasks=true&onlyFailed=false");
+        self.send(
+            ConnectOp::Restart,
+            &format!("POST {p}"),
+            self.http.post(self.url(&p)),
         )
         .await
         .map(drop)

@@ -56,6 +56,9 @@ pub const KEPT_KEYS: &[&str] = &[
     "connection.url",
     "database.dbname",
     "database.pdb.name",
+    // whether its committed offset must move by itself (stall detection, recovery by progress)
+    "heartbeat.interval.ms",
+    "heartbeat.action.query",
 ];
 
 fn kept_config<'de, D: serde::Deserializer<'de>>(
@@ -95,6 +98,29 @@ fn kept_config<'de, D: serde::Deserializer<'de>>(
         }
     }
     d.deserialize_any(V)
+}
+
+/// `GET /connectors/{n}/offsets` (KIP-875): `{"offsets":[{"partition":{..},"offset":{..}}]}`.
+/// Partition and offset are kept as JSON: their shape is the connector's (see `core::offsets`).
+#[derive(Debug, Deserialize)]
+pub struct ConnectorOffsets {
+    #[serde(default)]
+    pub offsets: Vec<PartitionOffset>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PartitionOffset {
+    #[serde(default)]
+    pub partition: serde_json::Value,
+    #[serde(default)]
+    pub offset: serde_json::Value,
+}
+
+impl ConnectorOffsets {
+    /// The `offset` objects, for `core::offsets::parse`.
+    pub fn values(&self) -> impl Iterator<Item = &serde_json::Value> {
+        self.offsets.iter().map(|o| &o.offset)
+    }
 }
 
 /// `GET /`.

@@ -50,7 +50,7 @@ impl Durable {
     pub fn apply(&mut self, c: &Change) {
         match c {
             Change::PutRecord(n, r) => {
-                self.connectors.insert(n.clone(), r.clone());
+                self.connectors.insert(n.clone(), (**r).clone());
             }
             Change::DeleteRecord(n) => {
                 self.connectors.remove(n);
@@ -69,7 +69,7 @@ impl Durable {
         let mut out = Vec::new();
         for (n, r) in &next.connectors {
             if self.connectors.get(n) != Some(r) {
-                out.push(Change::PutRecord(n.clone(), r.clone()));
+                out.push(Change::PutRecord(n.clone(), Box::new(r.clone())));
             }
         }
         for n in self.connectors.keys() {
@@ -91,10 +91,10 @@ impl Durable {
     }
 }
 
-/// One per-key change.
+/// One per-key change. (A record is boxed: it is far larger than the other changes.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    PutRecord(String, Record),
+    PutRecord(String, Box<Record>),
     DeleteRecord(String),
     PutHandedBack(String, Millis),
     DeleteHandedBack(String),

@@ -15,8 +15,8 @@ async fn round_trips_per_key_changes_and_missing_file_is_empty() {
     let s = FileStore::new(dir.path().join("state.json"));
     assert_eq!(s.load().await.unwrap().connectors.len(), 0);
     s.apply(&[
-        Change::PutRecord("inv".into(), rec()),
-        Change::PutRecord("crm".into(), rec()),
+        Change::PutRecord("inv".into(), Box::new(rec())),
+        Change::PutRecord("crm".into(), Box::new(rec())),
         Change::PutHandedBack("orders".into(), 5),
     ])
     .await

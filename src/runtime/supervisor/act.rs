@@ -97,6 +97,7 @@ async fn send(client: &Client, via: &Via, name: &str, a: Action) -> ActionResult
         Action::Stop => client.stop(name).await,
         Action::Resume => client.resume(name).await,
         Action::RestartFailed => client.restart_failed(name).await,
+        Action::RestartTasks => client.restart_tasks(name).await,
     };
     match r {
         Ok(()) => ActionResult::Ok,

@@ -40,6 +40,7 @@ pub(crate) fn decide(
     state: &Durable,
     board: &ProbeBoard,
     gone: &HashSet<String>,
+    offsets: &super::offsets::OffsetsStage,
 ) -> Decisions {
     let now = obs.now;
     if obs.blind.is_some() {
@@ -84,6 +85,7 @@ pub(crate) fn decide(
             handed_back_at: state.handed_back.get(name).copied(),
             maintenance: maintenance(cfg, name, target.as_deref(), now),
             resource: seen.and_then(|s| s.resource.as_ref()),
+            offsets: offsets.obs(name),
         };
         let decision = core::step(name, prev, &input);
         if let Some(h) = decision.handed_back {

@@ -17,6 +17,7 @@
 mod act;
 mod decide;
 mod observe;
+mod offsets;
 mod publish;
 mod selection;
 mod strimzi;
@@ -76,6 +77,8 @@ pub struct Agent {
     /// Probe count last logged per target during a recovery.
     probe_logged: HashMap<String, u64>,
     version_checked: bool,
+    /// Committed offsets: reads, trackers, stalls.
+    offsets: offsets::OffsetsStage,
     /// Connectors whose unknown state was logged, and that state.
     unknown_states_logged: HashMap<String, String>,
     /// Targets reported as blind spots, and why.
@@ -134,6 +137,7 @@ impl Agent {
             unknown_logged: HashSet::new(),
             last_connect_error: None,
             probe_logged: HashMap::new(),
+            offsets: offsets::OffsetsStage::new(),
             last_listed: 0,
             blind_reported: HashMap::new(),
             unknown_states_logged: HashMap::new(),
@@ -221,11 +225,19 @@ impl Agent {
         let mut obs = observe::observe(&self.cfg, list, now);
         strimzi::annotate(&mut self.strimzi, &mut obs);
         self.selection.check(&self.cfg, &obs);
+        self.offsets.observe(&obs, &self.state);
         self.ensure_probes(&obs);
         self.log_unknown_targets(&obs);
         let gone = self.confirm_gone(&obs).await;
         // 2. decide
-        let decisions = decide::decide(&self.cfg, &obs, &self.state, &self.board, &gone);
+        let decisions = decide::decide(
+            &self.cfg,
+            &obs,
+            &self.state,
+            &self.board,
+            &gone,
+            &self.offsets,
+        );
         // 3. persist (write-ahead), then report
         self.persist(decisions.next.clone()).await?;
         self.state = decisions.next;
@@ -276,6 +288,7 @@ impl Agent {
             self.cfg.dry_run,
         )
         .await;
+        (self.offsets).schedule(&self.client, &self.cfg, &self.state, &self.clock, now);
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
         publish::unknown_states(&obs, &mut self.unknown_states_logged);
@@ -295,7 +308,8 @@ impl Agent {
             &mut self.probe_logged,
             self.clock.now_ms(),
         );
-        let views = publish::views(&self.cfg, &obs, &self.state);
+        let mut views = publish::views(&self.cfg, &obs, &self.state);
+        self.offsets.annotate(&self.cfg, &mut views);
         publish::publish(views, now, &self.metrics, &self.diag);
         Ok(decisions.wake_at)
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use cdc_sentinel_probe::target::{Target, TargetError};
 
 use crate::config::Config;
+use crate::core::offsets::{Expect, Flavour};
 use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, ResourceObs, Settings, TaskObs};
 use crate::runtime::connect::types::ExpandedMap;
 
@@ -20,6 +21,10 @@ pub(crate) struct Seen {
     /// Its Strimzi `KafkaConnector` (with `--strimzi-cluster`, filled in by
     /// `strimzi::annotate`). While the view is blind: the last one seen, for the metrics only.
     pub resource: Option<ResourceObs>,
+    /// Whose committed offsets it has (`None`: not a connector the agent reads them for).
+    pub flavour: Option<Flavour>,
+    /// Whether its committed offset must move by itself.
+    pub expect: Expect,
 }
 
 /// What one poll showed.
@@ -53,6 +58,14 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
                 .collect(),
         };
         let config = ex.info.map(|i| i.config).unwrap_or_default();
+        let key = |k: &str| config.get(k).map(String::as_str);
+        let flavour = key("connector.class").and_then(Flavour::of_class);
+        let expect = Expect::of(
+            flavour,
+            cfg.expect_progress(&name),
+            key("heartbeat.interval.ms"),
+            key("heartbeat.action.query"),
+        );
         let target = cfg.target_for(&name, &config);
         let seen = Seen {
             conn,
@@ -60,6 +73,8 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
             selected: cfg.selector.selects(&name),
             settings: cfg.settings_for(&name),
             resource: None,
+            flavour,
+            expect,
         };
         connectors.insert(name, seen);
     }

@@ -123,6 +123,7 @@ pub(crate) fn views(cfg: &Config, obs: &Observation, state: &Durable) -> Vec<Con
                 _ if s.resource.as_ref().is_some_and(|r| r.manages()) => Manager::Strimzi,
                 _ => Manager::Rest,
             },
+            offset: None,
         });
     }
     views

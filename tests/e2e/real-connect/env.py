@@ -57,6 +57,28 @@ CONNECTORS = {
     },
 }
 
+# Created only by the scenarios that need them (scenarios.py 9 and 10), and deleted after, slot
+# and all: `pg-beat` has Debezium heartbeats that move its committed LSN on a quiet database
+# (heartbeat.interval.ms alone does not: on PostgreSQL 15 the LSN stood still; the action query
+# writes a logical decoding message every heartbeat, which reaches every slot).
+ON_DEMAND = {
+    "pg-beat": {
+        "slot": "beat_slot",
+        "publication": "beat_pub",
+        "prefix": "beat",
+        "extra": {
+            "errors.max.retries": "0",
+            "heartbeat.interval.ms": "1000",
+            "heartbeat.action.query": "SELECT pg_logical_emit_message(false, 'heartbeat', now()::varchar)",
+        },
+    },
+}
+
+
+def connector_spec(name):
+    return CONNECTORS.get(name) or ON_DEMAND[name]
+
+
 LOG4J2 = """\
 status = warn
 appender.out.type = Console
@@ -261,7 +283,7 @@ class Env:
 
     @staticmethod
     def topic(connector):
-        return f"{CONNECTORS[connector]['prefix']}.{TABLE}"
+        return f"{connector_spec(connector)['prefix']}.{TABLE}"
 
     # ---- whole environment ----------------------------------------------------------------------
     def up(self):
@@ -577,7 +599,7 @@ plugin.path={self.paths['PLUGIN_PATH']}
         return max((int(o.get("offset", {}).get("lsn") or 0) for o in offs), default=0)
 
     def connector_config(self, name):
-        c = CONNECTORS[name]
+        c = connector_spec(name)
         cfg = {
             "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
             "tasks.max": "1",
@@ -601,6 +623,50 @@ plugin.path={self.paths['PLUGIN_PATH']}
         code, body = self.rest("PUT", f"/connectors/{name}/config", self.connector_config(name), timeout=60)
         if code not in (200, 201):
             raise EnvError(f"creating connector {name}: PUT /connectors/{name}/config -> {code} {body}")
+
+    def delete_connector(self, name, timeout=60):
+        """Stops the connector, resets its offsets (Kafka Connect keeps a deleted connector's
+        offsets: one created again under the name would ask its new slot for a position the slot
+        never had), deletes it, then drops its replication slot once no walsender holds it (a
+        deleted Debezium connector leaves its slot, which would keep WAL forever)."""
+        code, body = self.rest("PUT", f"/connectors/{name}/stop", timeout=60)
+        if code == 204:
+            def stopped():
+                c, s = self.rest("GET", f"/connectors/{name}/status", timeout=5)
+                return c == 200 and s["connector"]["state"] == "STOPPED" and not s.get("tasks")
+            wait_until(stopped, timeout, f"{name} to be STOPPED with no tasks")
+            code, body = self.rest("DELETE", f"/connectors/{name}/offsets", timeout=60)
+            if code != 200:
+                raise EnvError(f"DELETE /connectors/{name}/offsets -> {code} {body}")
+        elif code != 404:
+            raise EnvError(f"PUT /connectors/{name}/stop -> {code} {body}")
+        code, body = self.rest("DELETE", f"/connectors/{name}", timeout=60)
+        if code not in (204, 404):
+            raise EnvError(f"DELETE /connectors/{name} -> {code} {body}")
+        slot = connector_spec(name)["slot"]
+
+        def dropped():
+            active = self.sql(f"SELECT active FROM pg_replication_slots WHERE slot_name = '{slot}'")
+            if active == "":
+                return True
+            if active == "f":
+                self.sql(f"SELECT pg_drop_replication_slot('{slot}')")
+                return True
+            return False
+
+        wait_until(dropped, timeout, f"the slot {slot} of the deleted {name} to be released and dropped")
+
+    def walsender_pid(self, name):
+        """PID of the walsender serving the connector's replication slot (its active_pid), or None."""
+        slot = connector_spec(name)["slot"]
+        out = self.sql(f"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{slot}' AND active")
+        pid = int(out) if out.strip().isdigit() else None
+        if pid is not None:
+            # the same process as pg_stat_replication lists for that connection
+            listed = self.sql(f"SELECT count(*) FROM pg_stat_replication WHERE pid = {pid}")
+            if listed != "1":
+                raise EnvError(f"slot {slot}'s active_pid {pid} is not in pg_stat_replication")
+        return pid
 
     def wait_running(self, name, timeout=60):
         """Until the connector and all its (>=1) tasks read RUNNING; returns seconds waited."""
