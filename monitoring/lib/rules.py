@@ -304,10 +304,10 @@ or on ({cl_inst})
     sum by ({cl_inst}) (increase({s(kcount)}[{kwin}]))
   >= {kk['error_ratio']}
 )""",
-            "cdc-sentinel at {{ $labels.instance }} cannot use the Kubernetes API: it takes no action on Strimzi-managed connectors",
+            "cdc-sentinel at {{ $labels.instance }} cannot use the Kubernetes API: Strimzi-managed connectors are not protected (no connector at all while the list fails)",
             f"""{{{{- $sel := {self.lsel('instance')} -}}}}
 cdc-sentinel at {{{{ $labels.instance }}}} {{{{ if printf "{c.name('cdc_sentinel_kubernetes_up')}{{%s}} == 0" $sel | query }}}}cannot list KafkaConnector resources{{{{ else }}}}gets errors from the Kubernetes API{{{{ end }}}}. Failing requests in the last {kwin} (verb code x count): {{{{ range $i, $s := printf "sum by (verb, code) (increase({c.name(kcount)}{{%s,code=~\\"{kk['failing_codes']}\\"}}[{kwin}])) > 0" $sel | query | sortByLabel "verb" }}}}{{{{ if $i }}}}, {{{{ end }}}}{{{{ $s.Labels.verb }}}} {{{{ $s.Labels.code }}}} x{{{{ $s.Value | printf "%.0f" }}}}{{{{ else }}}}none recorded{{{{ end }}}}.
-While this lasts the agent takes no action on connectors managed by Strimzi (KafkaConnector resources): it neither holds nor resumes them. 403 = its service account lacks an RBAC verb on kafkaconnectors (get, list, patch); 401 = its token; error = the API server is unreachable from the pod.""",
+While the list fails the agent takes no action on any connector of its Kafka Connect cluster (which of them Strimzi manages, and what people did to them, is unknown); while its writes fail it can neither hold nor resume connectors managed by Strimzi (KafkaConnector resources). 403 = its service account lacks an RBAC verb on kafkaconnectors (get, list, patch); 401 = its token; error = the API server is unreachable from the pod.""",
             f"Per agent: the last list failed, or at least {kk['error_ratio']} of its Kubernetes "
             f"API requests in {kwin} answered {kk['failing_codes']}.",
             f"the agent's last list of KafkaConnectors failed, or >= {kk['error_ratio']} of its Kubernetes API requests in {kwin} failed")

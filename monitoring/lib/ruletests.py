@@ -799,9 +799,9 @@ standby that cannot reach Connect could not take over.""", groups)
 
         def e(inst, what, failing):
             return self.exp(A, self.cl(instance=inst),
-                            f"cdc-sentinel at {inst} cannot use the Kubernetes API: it takes no action on Strimzi-managed connectors",
+                            f"cdc-sentinel at {inst} cannot use the Kubernetes API: Strimzi-managed connectors are not protected (no connector at all while the list fails)",
                             f"cdc-sentinel at {inst} {what}. Failing requests in the last {duration(W * 60)} (verb code x count): {failing}.\n"
-                            "While this lasts the agent takes no action on connectors managed by Strimzi (KafkaConnector resources): it neither holds nor resumes them. "
+                            "While the list fails the agent takes no action on any connector of its Kafka Connect cluster (which of them Strimzi manages, and what people did to them, is unknown); while its writes fail it can neither hold nor resume connectors managed by Strimzi (KafkaConnector resources). "
                             "403 = its service account lacks an RBAC verb on kafkaconnectors (get, list, patch); 401 = its token; error = the API server is unreachable from the pod.")
         m1 = min(fire - St, W)
         m2 = min(fire - S2, W)
@@ -812,7 +812,7 @@ standby that cannot reach Connect could not take over.""", groups)
                                  e(I2, "gets errors from the Kubernetes API", f"patch {c_rbac} x{hi * m2}")))
         groups = [self.group(ser, checks)]
         self.write(A, "kubernetes_api_failing", f"""
-{A}: an agent whose list/watch of KafkaConnector resources fails, or whose Kubernetes API
+{A}: an agent whose list of KafkaConnector resources fails, or whose Kubernetes API
 requests fail ({kk['failing_codes']}) in at least {ratio} of them over {duration(W * 60)} (a 403 on patch: a missing
 RBAC verb), warns after {duration(self.r.secs(A))}; conflicts (409), 404s and a share of failures below the
 ratio do not.""", groups)

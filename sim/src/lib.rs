@@ -28,10 +28,13 @@
 //! [`standin::StandinDb`] (which can also lose its instance while its listener stays up).
 //!
 //! Layout: `model` holds the worker state and its rules (no I/O), `http` answers REST
-//! requests, `db` checks database reachability, `trace` writes Debezium-like stack traces.
+//! requests, `db` checks database reachability, `trace` writes Debezium-like stack traces,
+//! [`k8s`] is a fake Kubernetes API server serving Strimzi's `KafkaConnector`s, with a fake
+//! Cluster Operator that drives this worker's connectors to their `spec.state`.
 
 mod db;
 mod http;
+pub mod k8s;
 mod model;
 pub mod standin;
 pub mod tansu;
@@ -611,6 +614,67 @@ impl SimConnect {
             .set_target(name, model::Target::Paused, now);
     }
 
+    /// What Strimzi's Cluster Operator does to this connector at one reconciliation of its
+    /// `KafkaConnector` (`AbstractConnectOperator.updateState`, Strimzi 1.1+): it compares the
+    /// connector's *status* with `desired` (`running`, `paused`, `stopped`) and sends what the
+    /// REST API offers: RUNNING -> pause/stop, PAUSED -> resume/stop, STOPPED -> resume/pause,
+    /// FAILED -> stop only (a pause of a FAILED connector is refused, and a FAILED connector is
+    /// not resumed: that is `autoRestart`'s business), UNASSIGNED/RESTARTING left alone. The
+    /// effects are the REST calls' (asynchronous, `effect_delay`), but the calls are not
+    /// recorded in [`SimConnect::requests`], which stays the agent's. Returns the connector's
+    /// state as `/status` shows it now (empty for an unknown connector).
+    pub fn operator_reconcile(&self, name: &str, desired: &str) -> String {
+        use model::{State, Target};
+        let now = Instant::now();
+        let mut m = self.shared().model();
+        let Some(state) = m.connectors.get(name).map(|c| c.state) else {
+            return String::new();
+        };
+        let target = match (desired, state) {
+            ("running", State::Paused | State::Stopped) => Some(Target::Started),
+            ("paused", State::Running | State::Stopped) => Some(Target::Paused),
+            ("stopped", State::Running | State::Paused | State::Failed) => Some(Target::Stopped),
+            _ => None,
+        };
+        if let Some(t) = target {
+            m.set_target(name, t, now);
+        }
+        state.as_str().to_string()
+    }
+
+    /// The operator's restart of a connector (`POST /connectors/{n}/restart` with these
+    /// parameters), as carried out for a `strimzi.io/restart` annotation or `autoRestart`.
+    pub fn operator_restart(&self, name: &str, include_tasks: bool, only_failed: bool) {
+        let now = Instant::now();
+        let mut m = self.shared().model();
+        let Some(plan) = m.restart_plan(name, include_tasks, only_failed) else {
+            return;
+        };
+        if include_tasks || only_failed {
+            m.request_restart(name, &plan, now);
+        } else {
+            m.request_plain_restart(name, &plan, now);
+        }
+    }
+
+    /// The operator's restart of one task (`strimzi.io/restart-task`).
+    pub fn operator_restart_task(&self, name: &str, task: u32) {
+        let now = Instant::now();
+        let mut m = self.shared().model();
+        if !m
+            .connectors
+            .get(name)
+            .is_some_and(|c| c.configured_tasks().contains(&task))
+        {
+            return;
+        }
+        let plan = model::RestartPlan {
+            connector: false,
+            tasks: vec![task],
+        };
+        m.request_plain_restart(name, &plan, now);
+    }
+
     /// Requests received so far (the last 100,000), oldest first.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared().model().requests.iter().cloned().collect()
@@ -734,7 +798,52 @@ async fn tick_loop(shared: Arc<Shared>) {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::*;
+
+    async fn state_becomes(sim: &SimConnect, name: &str, want: &str) -> bool {
+        for _ in 0..200 {
+            if sim.connector_state(name).as_deref() == Some(want) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn the_operator_drives_a_connector_to_its_spec_state_as_strimzi_does() {
+        let sim = SimConnect::start(SimOptions {
+            effect_delay: Duration::from_millis(20),
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        sim.add_connector(ConnectorSpec::postgres("inv", None));
+        assert!(state_becomes(&sim, "inv", "RUNNING").await);
+        // A pause through REST is undone at the next reconciliation (strimzi#3277).
+        sim.pause_by_hand("inv");
+        assert!(state_becomes(&sim, "inv", "PAUSED").await);
+        assert_eq!(sim.operator_reconcile("inv", "running"), "PAUSED");
+        assert!(state_becomes(&sim, "inv", "RUNNING").await);
+        assert_eq!(sim.operator_reconcile("inv", "paused"), "RUNNING");
+        assert!(state_becomes(&sim, "inv", "PAUSED").await);
+        assert_eq!(sim.operator_reconcile("inv", "stopped"), "PAUSED");
+        assert!(state_becomes(&sim, "inv", "STOPPED").await);
+        assert_eq!(sim.operator_reconcile("inv", "running"), "STOPPED");
+        assert!(state_becomes(&sim, "inv", "RUNNING").await);
+        // A FAILED connector: a pause is refused (Strimzi 1.1+), a stop is sent; no resume.
+        sim.fail_connector("inv", "boom");
+        assert_eq!(sim.operator_reconcile("inv", "paused"), "FAILED");
+        assert_eq!(sim.operator_reconcile("inv", "running"), "FAILED");
+        assert_eq!(sim.target_state("inv").as_deref(), Some("STARTED"));
+        assert_eq!(sim.operator_reconcile("inv", "stopped"), "FAILED");
+        assert!(state_becomes(&sim, "inv", "STOPPED").await);
+        assert!(
+            sim.requests().is_empty(),
+            "the operator's calls are not the agent's"
+        );
+        assert_eq!(sim.operator_reconcile("nope", "paused"), "");
+    }
 
     #[test]
     fn versions_parse() {

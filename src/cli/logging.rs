@@ -9,7 +9,7 @@ use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CDC_SENTINEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off"));
     // colour only for a person at a terminal: log files, journald and `kubectl logs`
     // must not fill with escape codes (https://no-color.org is honoured too)
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())

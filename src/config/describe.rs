@@ -147,6 +147,34 @@ impl Config {
         }
         let _ = writeln!(s, "web.listen_address = {}", self.listen);
         let _ = writeln!(s, "dry_run            = {}", self.dry_run);
+        match &self.strimzi {
+            None => {
+                let _ = writeln!(
+                    s,
+                    "strimzi_cluster    = (none: every connector through REST)"
+                );
+            }
+            Some(o) => {
+                let _ = writeln!(s, "strimzi_cluster    = {}", o.cluster);
+                let _ = writeln!(
+                    s,
+                    "strimzi_namespace  = {}",
+                    o.namespace.as_deref().unwrap_or(
+                        "(the pod's; outside a pod the kubeconfig context's, else default)"
+                    )
+                );
+                let _ = writeln!(
+                    s,
+                    "strimzi_kubeconfig = {}",
+                    o.kubeconfig.as_ref().map_or_else(
+                        || "(KUBECONFIG, else the pod's service account, else ~/.kube/config)"
+                            .to_string(),
+                        |p| p.display().to_string()
+                    )
+                );
+                let _ = writeln!(s, "strimzi_timeout    = {}", d(o.request_timeout));
+            }
+        }
         for w in &self.maintenance {
             let _ = writeln!(
                 s,

@@ -336,6 +336,19 @@ pub struct RunArgs {
     /// Log and count what would be done, send nothing, write no state (in the environment: true/false, 1/0, yes/no, on/off).
     #[arg(long, env = "CDC_SENTINEL_DRY_RUN", action = clap::ArgAction::SetTrue, value_parser = parse_bool)]
     pub dry_run: bool,
+
+    /// Strimzi: the KafkaConnect's metadata.name. A connector with a KafkaConnector labelled strimzi.io/cluster=NAME is held through its spec.state (the operator undoes a pause made through REST).
+    #[arg(long, env = "CDC_SENTINEL_STRIMZI_CLUSTER")]
+    pub strimzi_cluster: Option<String>,
+    /// Strimzi: the namespace of the KafkaConnectors. Default: the pod's own (its service account's), outside a pod the kubeconfig context's, else default.
+    #[arg(long, env = "CDC_SENTINEL_STRIMZI_NAMESPACE")]
+    pub strimzi_namespace: Option<String>,
+    /// Strimzi: a kubeconfig file to use instead of the standard search (KUBECONFIG, the pod's service account, ~/.kube/config).
+    #[arg(long, env = "CDC_SENTINEL_STRIMZI_KUBECONFIG")]
+    pub strimzi_kubeconfig: Option<PathBuf>,
+    /// Strimzi: timeout of each Kubernetes API request.
+    #[arg(long, env = "CDC_SENTINEL_STRIMZI_TIMEOUT", default_value = "10s", value_parser = duration_at_most(max::TIMEOUT))]
+    pub strimzi_timeout: Duration,
 }
 
 /// `cdc-sentinel probe URL` (its exit codes: 0 up, 1 down, 2 bad input).

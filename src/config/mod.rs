@@ -111,6 +111,9 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// Maintenance windows (`--maintenance`, then `[[maintenance]]` of the file).
     pub maintenance: Vec<Window>,
+    /// `--strimzi-cluster` and its companions: hold operator-managed connectors through their
+    /// `KafkaConnector`. `None`: everything through REST.
+    pub strimzi: Option<cdc_sentinel_strimzi::Options>,
 }
 
 impl Config {
@@ -411,6 +414,82 @@ end = "2026-12-24T04:00:00+09:00"
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Config);
         assert!(Cli::try_parse_from(["x", "windows", "--count", "0"]).is_err());
+    }
+
+    #[test]
+    fn strimzi_flags_are_checked_and_described_without_the_kubeconfig() {
+        let e = args(&["--strimzi-namespace", "kafka"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Usage);
+        assert!(
+            e.message.contains("--strimzi-namespace") && e.message.contains("--strimzi-cluster"),
+            "{}",
+            e.message
+        );
+        let e = args(&["--strimzi-cluster", "my connect"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Usage);
+        assert!(e.message.contains("--strimzi-cluster"), "{}", e.message);
+        let e = args(&["--strimzi-cluster", "c", "--strimzi-namespace", "Kafka"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.message.contains("--strimzi-namespace"), "{}", e.message);
+        let e = args(&["--strimzi-cluster", "c", "--strimzi-timeout", "0s"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.message.contains("--strimzi-timeout"), "{}", e.message);
+        let e = args(&[
+            "--strimzi-cluster",
+            "c",
+            "--strimzi-kubeconfig",
+            "/nonexistent/kubeconfig",
+        ])
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(
+            e.message
+                .contains("--strimzi-kubeconfig /nonexistent/kubeconfig"),
+            "{}",
+            e.message
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let kc = dir.path().join("kubeconfig");
+        std::fs::write(&kc, "users:\n- name: x\n  user:\n    token: s3cr3t-t0ken\n").unwrap();
+        let c = args(&[
+            "--strimzi-cluster",
+            "my-connect",
+            "--strimzi-namespace",
+            "kafka",
+            "--strimzi-kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .unwrap()
+        .validate()
+        .unwrap();
+        let o = c.strimzi.as_ref().unwrap();
+        assert_eq!(
+            (o.cluster.as_str(), o.namespace.as_deref()),
+            ("my-connect", Some("kafka"))
+        );
+        assert_eq!(o.request_timeout, Duration::from_secs(10));
+        let text = c.describe();
+        assert!(
+            text.contains("strimzi_cluster    = my-connect")
+                && text.contains("strimzi_namespace  = kafka")
+                && text.contains(kc.to_str().unwrap())
+                && !text.contains("s3cr3t"),
+            "{text}"
+        );
+        assert!(args(&[]).unwrap().validate().unwrap().strimzi.is_none());
     }
 
     #[test]

@@ -238,6 +238,10 @@ impl OffsetsArgs {
             kafka_sasl_user: None,
             kafka_sasl_password_file: None,
             kafka_session_timeout: Duration::from_secs(10),
+            strimzi_cluster: None,
+            strimzi_namespace: None,
+            strimzi_kubeconfig: None,
+            strimzi_timeout: Duration::from_secs(10),
             connectors: Vec::new(),
             include: None,
             exclude: None,
@@ -421,6 +425,8 @@ impl RunArgs {
             maintenance.extend(file.maintenance);
         }
 
+        let strimzi = self.strimzi()?;
+
         let settings = Settings {
             hold_with: self.hold_with,
             after_timeout: self.after_timeout,
@@ -476,6 +482,45 @@ impl RunArgs {
             max_concurrent_actions: usize::from(self.max_concurrent_actions),
             config_file: self.config.clone(),
             maintenance,
+            strimzi,
         })
+    }
+
+    /// `--strimzi-*`: the client's options, checked as the API server would check the names.
+    fn strimzi(&self) -> Result<Option<cdc_sentinel_strimzi::Options>, ConfigError> {
+        let Some(cluster) = &self.strimzi_cluster else {
+            for (flag, set) in [
+                ("--strimzi-namespace", self.strimzi_namespace.is_some()),
+                ("--strimzi-kubeconfig", self.strimzi_kubeconfig.is_some()),
+            ] {
+                if set {
+                    return Err(usage(format!(
+                        "{flag} is set but --strimzi-cluster is not: give the KafkaConnect's name with --strimzi-cluster (or CDC_SENTINEL_STRIMZI_CLUSTER)"
+                    )));
+                }
+            }
+            return Ok(None);
+        };
+        if self.strimzi_timeout.is_zero() {
+            return Err(usage("--strimzi-timeout must be greater than zero"));
+        }
+        if let Some(p) = &self.strimzi_kubeconfig {
+            // Only that it can be read: its content (credentials) is never shown.
+            std::fs::File::open(p).map_err(|e| {
+                file_err(format!(
+                    "--strimzi-kubeconfig {}: cannot read it ({e}). Fix: point it at a kubeconfig file, or leave it out to use KUBECONFIG, the pod's service account or ~/.kube/config",
+                    p.display()
+                ))
+            })?;
+        }
+        let mut o = cdc_sentinel_strimzi::Options::new(cluster.trim());
+        o.namespace = self
+            .strimzi_namespace
+            .as_ref()
+            .map(|n| n.trim().to_string());
+        o.kubeconfig = self.strimzi_kubeconfig.clone();
+        o.request_timeout = self.strimzi_timeout;
+        o.validate().map_err(|e| usage(e.to_string()))?;
+        Ok(Some(o))
     }
 }

@@ -5,7 +5,7 @@ use cdc_sentinel_probe::Reason;
 
 use super::classify::Attention;
 use super::labels::labels;
-use super::observe::{ConnState, ConnectorObs, ProbeObs};
+use super::observe::{ConnState, ConnectorObs, ProbeObs, ResourceObs};
 use super::offsets::{Judged, OffsetObs, Position};
 use super::record::{HoldReason, Record};
 use super::settings::Settings;
@@ -51,6 +51,10 @@ pub enum ActionResult {
     /// No answer, or one that does not say whether it took effect (a timeout, a 5xx, the
     /// connection cut): retried, and a hold sent this way may still land.
     Unknown(String),
+    /// Not written because the `KafkaConnector`, read right before the write, showed a
+    /// person's decision (their hold, `spec.state` changed, the agent's mark removed): the
+    /// current truth. Never retried: the recovery ends as handed back.
+    Declined(String),
 }
 
 /// How an action ended, as counted (the `result` label of `cdc_sentinel_actions_total`).
@@ -77,9 +81,10 @@ impl ActionResult {
         match self {
             ActionResult::Ok => ActionStatus::Ok,
             ActionResult::DryRun => ActionStatus::DryRun,
-            ActionResult::NotFound | ActionResult::Rejected(_) | ActionResult::Unknown(_) => {
-                ActionStatus::Error
-            }
+            ActionResult::NotFound
+            | ActionResult::Rejected(_)
+            | ActionResult::Unknown(_)
+            | ActionResult::Declined(_) => ActionStatus::Error,
         }
     }
 }
@@ -211,6 +216,8 @@ pub enum Event {
     HandedBack {
         state: ConnState,
         elapsed: Millis,
+        /// What showed it beyond the connector's state (its `KafkaConnector`, a declined write).
+        why: Option<String>,
     },
     Deleted {
         elapsed: Millis,
@@ -223,6 +230,11 @@ pub enum Event {
     ActionOk {
         action: Action,
         dry_run: bool,
+    },
+    /// A write through the `KafkaConnector` found a person's decision first: not retried.
+    ActionDeclined {
+        action: Action,
+        why: String,
     },
 }
 
@@ -252,6 +264,9 @@ pub struct Input<'a> {
     pub handed_back_at: Option<Millis>,
     /// `Some` while a maintenance window applies to this connector.
     pub maintenance: Option<Maintenance>,
+    /// Its Strimzi `KafkaConnector` in this poll (with `--strimzi-cluster`); `None`: it has
+    /// none, and is held through REST.
+    pub resource: Option<&'a ResourceObs>,
     /// Its committed source offsets as last read (`None`: not read: Kafka < 3.5, not a
     /// connector whose offsets the agent knows, or no read yet).
     pub offsets: Option<OffsetObs>,

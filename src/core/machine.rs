@@ -9,14 +9,19 @@
 //! human paused or stopped is never touched; a hold is written (by the supervisor, before the
 //! action is sent) before it is requested; the database must be seen up `up_after` times in a
 //! row *after* the hold before anything is resumed.
+//!
+//! With `--strimzi-cluster`, a connector whose `KafkaConnector` the operator reconciles is held
+//! through that resource (`spec.state` and the agent's mark, [`Manager::Strimzi`]); what the
+//! resource says is part of the input, and a person's word there (their `spec.state`, the
+//! agent's mark removed) ends a recovery as a hand-back, as a REST resume does.
 
 use super::backoff::backoff;
 use super::classify::{self, Attention, Failure};
 use super::decision::{Action, ActionResult, Decision, Event, Input, Outcome, Unheld};
-use super::observe::{ConnState, ConnectorObs, ProbeObs};
+use super::observe::{ConnState, ConnectorObs, Desired, ProbeObs, ResourceObs};
 use super::offsets::Position;
 use super::progress::{self, Verdict};
-use super::record::{AfterTimeout, HoldReason, HoldWith, Phase, Record, RecordReason};
+use super::record::{AfterTimeout, HoldReason, HoldWith, Manager, Phase, Record, RecordReason};
 use super::settings::Settings;
 use super::Millis;
 
@@ -60,6 +65,18 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     rec.missing_polls = 0;
     progress::track_hold(&mut rec, input.offsets);
 
+    // A write through the KafkaConnector found a person's decision: the current truth.
+    if rec.declined {
+        d.events.push(Event::HandedBack {
+            state: conn.state,
+            elapsed: now.saturating_sub(rec.started_at),
+            why: rec.last_error.take(),
+        });
+        d.handed_back = Some(Some(now));
+        d.record = None;
+        return d;
+    }
+
     match rec.phase {
         Phase::Watching => {
             watching(input, &mut d);
@@ -67,10 +84,12 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         }
         Phase::NeedsAttention if rec.reason == RecordReason::ResumeFailed => {
             // Still the agent's hold until someone resumes it (or deletes it).
-            if conn.state == ConnState::Running {
+            let why = resource_took_over(&rec, input.resource);
+            if conn.state == ConnState::Running || why.is_some() {
                 d.events.push(Event::HandedBack {
                     state: conn.state,
                     elapsed: now.saturating_sub(rec.started_at),
+                    why,
                 });
                 d.handed_back = Some(Some(now));
                 d.record = None;
@@ -127,10 +146,14 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
     {
         rec.hold_pending = false;
     }
-    if human_took_over(&rec, conn, now, s) {
+    let why = (!s.dry_run)
+        .then(|| resource_took_over(&rec, input.resource))
+        .flatten();
+    if why.is_some() || human_took_over(&rec, conn, now, s) {
         d.events.push(Event::HandedBack {
             state: conn.state,
             elapsed: now.saturating_sub(rec.started_at),
+            why,
         });
         d.handed_back = Some(Some(now));
         d.record = None;
@@ -185,10 +208,12 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             } else if now >= rec.retry_at {
                 match rec.hold_sent_at {
                     None => {
+                        route_hold(&mut rec, input, conn);
                         d.actions.push(rec.request_hold(now));
                     }
                     Some(sent) if now.saturating_sub(sent) >= s.confirm_timeout => {
                         d.events.push(Event::HoldResent { after: now - sent });
+                        route_hold(&mut rec, input, conn);
                         rec.hold_sent_at = None;
                         d.actions.push(rec.request_hold(now));
                     }
@@ -237,7 +262,10 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
             rec.reason = RecordReason::ResumeFailed;
             clear_failures(&mut rec);
         }
-        Phase::Resuming if !rec.resume_done && conn.state == ConnState::Running => {
+        Phase::Resuming
+            if !rec.resume_done
+                && (conn.state == ConnState::Running || release_landed(&rec, input.resource)) =>
+        {
             // The resume whose answer was lost landed after all.
             rec.resume_done = true;
             clear_failures(&mut rec);
@@ -277,7 +305,7 @@ pub fn step(name: &str, prev: Option<&Record>, input: &Input) -> Decision {
         }
         Phase::Verifying => {
             let offsets = input.offsets;
-            if let Some(replacement) = verify(name, &mut rec, conn, &probe, offsets, now, s, &mut d)
+            if let Some(replacement) = verify(name, &mut rec, input, conn, &probe, offsets, &mut d)
             {
                 d.record = replacement;
                 return d;
@@ -306,8 +334,13 @@ fn watching(input: &Input, d: &mut Decision) {
         }
     }
 
-    // Paused or stopped by someone else: theirs, not ours.
-    if matches!(conn.state, ConnState::Paused | ConnState::Stopped) {
+    // Paused or stopped by someone else: theirs, not ours. So is a connector whose
+    // KafkaConnector asks for a hold (the operator will apply it): the agent has no record.
+    if matches!(conn.state, ConnState::Paused | ConnState::Stopped)
+        || input
+            .resource
+            .is_some_and(|r| r.manages() && r.desired != Desired::Running)
+    {
         return;
     }
 
@@ -333,7 +366,7 @@ fn watching(input: &Input, d: &mut Decision) {
 
     // A planned window: held at its start (or at once, if it is under way), database up or not.
     if let Some(m) = input.maintenance {
-        start_hold(HoldReason::Maintenance, target, input, d);
+        start_hold(HoldReason::Maintenance, target, input, conn, d);
         if let Some(r) = d.record.as_mut() {
             r.wait_from = m.ends_at;
         }
@@ -352,7 +385,7 @@ fn watching(input: &Input, d: &mut Decision) {
             failed: failed.into_iter().map(|(w, _)| w).collect(),
             summary,
         });
-        start_hold(HoldReason::TaskFailed, target, input, d);
+        start_hold(HoldReason::TaskFailed, target, input, conn, d);
     } else if conn.state == ConnState::Running
         && probe.real_failures >= s.down_after
         && probe.blind_spot().is_none()
@@ -366,11 +399,17 @@ fn watching(input: &Input, d: &mut Decision) {
             reason: probe.last_reason,
             detail: probe.last_detail.clone(),
         });
-        start_hold(HoldReason::ProbeFailed, target, input, d);
+        start_hold(HoldReason::ProbeFailed, target, input, conn, d);
     }
 }
 
-fn start_hold(reason: HoldReason, target: &str, input: &Input, d: &mut Decision) {
+fn start_hold(
+    reason: HoldReason,
+    target: &str,
+    input: &Input,
+    conn: &ConnectorObs,
+    d: &mut Decision,
+) {
     let mut rec = Record::new(
         Phase::Holding,
         reason,
@@ -378,6 +417,7 @@ fn start_hold(reason: HoldReason, target: &str, input: &Input, d: &mut Decision)
         input.now,
         input.settings,
     );
+    route_hold(&mut rec, input, conn);
     let position: Option<Position> = input.offsets.and_then(|o| o.position);
     rec.held_position = position;
     d.events.push(Event::HoldStarted { reason, position });
@@ -452,6 +492,70 @@ fn human_took_over(rec: &Record, conn: &ConnectorObs, now: Millis, s: &Settings)
     }
 }
 
+/// How the next hold of this connector is made, decided when it is sent: through its
+/// `KafkaConnector` while the operator reconciles it, else through REST. Through the resource a
+/// connector whose connector object is FAILED is held with `stopped`: Kafka Connect cannot
+/// pause a FAILED connector and Strimzi 1.1+ refuses to ask (a resume is `running` either way).
+fn route_hold(rec: &mut Record, input: &Input, conn: &ConnectorObs) {
+    if input.resource.is_some_and(ResourceObs::manages) {
+        rec.manager = Manager::Strimzi;
+        if conn.state == ConnState::Failed {
+            rec.hold_with = HoldWith::Stop;
+        }
+    } else {
+        rec.manager = Manager::Rest;
+    }
+}
+
+/// A connector the agent holds through its `KafkaConnector` shows, there, a decision of a
+/// person's: `spec.state` changed from what the agent set (`running` is a hand-back, the
+/// other hold state theirs), a hold without the agent's mark (the agent writes both in one
+/// patch, so it is not the agent's), or the agent's mark removed where it must be. The
+/// reason, for the hand-back line.
+fn resource_took_over(rec: &Record, res: Option<&ResourceObs>) -> Option<String> {
+    if rec.manager != Manager::Strimzi {
+        return None;
+    }
+    let r = res?;
+    match r.mark {
+        Some(m) if r.desired != Desired::from(m) => Some(format!(
+            "its KafkaConnector's spec.state was set to {} over the agent's {}",
+            r.desired.as_str(),
+            Desired::from(m).as_str()
+        )),
+        Some(_) => None,
+        None if r.desired != Desired::Running => Some(format!(
+            "its KafkaConnector's spec.state is {} without the agent's mark: a person's hold",
+            r.desired.as_str()
+        )),
+        None if mark_expected(rec) => Some(
+            "the agent's cdc-sentinel.io/held-state annotation was removed from its KafkaConnector"
+                .into(),
+        ),
+        None => None,
+    }
+}
+
+/// The agent's mark must be on the resource: its hold was written (and no release of its own
+/// can have landed).
+fn mark_expected(rec: &Record) -> bool {
+    match rec.phase {
+        Phase::Holding | Phase::TimedOut if !rec.hold_confirmed => rec.hold_sent_at.is_some(),
+        Phase::Waiting | Phase::TimedOut => true,
+        Phase::Resuming => !rec.resume_done && !rec.resume_pending,
+        Phase::NeedsAttention => rec.reason == RecordReason::ResumeFailed,
+        Phase::Watching | Phase::Holding | Phase::Verifying => false,
+    }
+}
+
+/// The agent's release (written ahead, its answer lost) shows on the resource: `running` and
+/// no mark.
+fn release_landed(rec: &Record, res: Option<&ResourceObs>) -> bool {
+    rec.manager == Manager::Strimzi
+        && rec.resume_pending
+        && res.is_some_and(|r| r.desired == Desired::Running && r.mark.is_none())
+}
+
 /// Times the recovery out once the maximum wait has run out (from its start, or from the end
 /// of the maintenance window that applied). A hold that never took effect is given up then: the
 /// line says so, and no hold is sent afterwards.
@@ -521,13 +625,13 @@ fn start_resume(rec: &mut Record, conn: &ConnectorObs, now: Millis, d: &mut Deci
 fn verify(
     name: &str,
     rec: &mut Record,
+    input: &Input,
     conn: &ConnectorObs,
     probe: &ProbeObs,
     offsets: Option<super::offsets::OffsetObs>,
-    now: Millis,
-    s: &Settings,
     d: &mut Decision,
 ) -> Option<Option<Record>> {
+    let (now, s) = (input.now, input.settings);
     // A FAILED item is a new failure once the restart was seen taking effect, or if it was not
     // FAILED when the resume was decided (a task paused during the outage reports its lost
     // connection on its first poll after the resume).
@@ -643,6 +747,7 @@ fn verify(
     rec.hold_confirmed = false;
     rec.not_before = now + retry_in;
     clear_failures(rec);
+    route_hold(rec, input, conn);
     d.actions.push(rec.request_hold(now));
     None
 }
@@ -693,6 +798,21 @@ pub fn apply_result(
                     rec.running_since = None;
                 }
             }
+        }
+        ActionResult::Declined(why) => {
+            // Nothing was written, and nothing will be: the next decision hands it back.
+            if matches!(action, Action::Pause | Action::Stop) {
+                rec.hold_pending = false;
+            }
+            if action == Action::Resume {
+                rec.resume_pending = false;
+            }
+            rec.declined = true;
+            rec.last_error = Some(why.clone());
+            ev.push(Event::ActionDeclined {
+                action,
+                why: why.clone(),
+            });
         }
         ActionResult::NotFound | ActionResult::Rejected(_) | ActionResult::Unknown(_) => {
             let error = match result {

@@ -401,6 +401,7 @@ fn run(ops: Vec<Op>, hold_with: HoldWith) {
                     settings: &a.s,
                     handed_back_at: a.handed_back,
                     maintenance,
+                    resource: None,
                     offsets: None,
                 };
                 let prev = a.rec.clone();

@@ -47,6 +47,8 @@ struct World {
     windows: Vec<crate::core::windows::Window>,
     /// The supervisor confirmed the connector deleted (when it is missing).
     gone: bool,
+    /// Its Strimzi KafkaConnector, if it has one.
+    resource: Option<ResourceObs>,
     /// The committed offsets as last read (`None`: not read).
     offsets: Option<crate::core::offsets::OffsetObs>,
 }
@@ -63,6 +65,7 @@ impl World {
             events: vec![],
             windows: vec![],
             gone: false,
+            resource: None,
             offsets: None,
         }
     }
@@ -92,6 +95,7 @@ impl World {
                 self.now,
             )
             .map(|ends_at| Maintenance { ends_at }),
+            resource: self.resource.as_ref(),
             offsets: self.offsets,
         };
         let d = step("inv", self.rec.as_ref(), &input);
@@ -1527,4 +1531,220 @@ fn running_during_a_resume_is_a_humans_unless_the_agents_may_have_landed() {
     // Its own resume landed; the FAILED task still needs its restart.
     assert_eq!(w.poll(&failed()), vec![Action::RestartFailed]);
     assert_eq!(w.phase(), Phase::Verifying);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strimzi: connectors held through their KafkaConnector (spec.state and the agent's mark).
+// ---------------------------------------------------------------------------------------------
+
+fn resource(desired: Desired, mark: Option<HoldWith>) -> Option<ResourceObs> {
+    Some(ResourceObs {
+        desired,
+        mark,
+        reconciliation_paused: false,
+    })
+}
+
+fn failed_connector() -> ConnectorObs {
+    let mut c = conn(ConnState::Failed, &[(ConnState::Failed, Some(ORA_DOWN))]);
+    c.trace = Some(ORA_DOWN.into());
+    c
+}
+
+/// Held through the resource, the hold written (the mark on it) and confirmed (PAUSED).
+fn held_through_the_resource() -> World {
+    let mut w = World::new();
+    w.resource = resource(Desired::Running, None);
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+    // What the patch wrote; the operator then pauses the connector.
+    w.resource = resource(Desired::Paused, Some(HoldWith::Pause));
+    w.wait(1000);
+    assert!(w.poll(&paused_failed()).is_empty());
+    assert_eq!(w.phase(), Phase::Waiting);
+    w
+}
+
+fn handed_back_because(w: &World) -> Option<String> {
+    w.events.iter().find_map(|e| match e {
+        Event::HandedBack { why, .. } => Some(why.clone().unwrap_or_default()),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_operator_managed_connector_is_held_through_its_resource_a_failed_one_stopped() {
+    let w = held_through_the_resource();
+    let rec = w.rec.as_ref().unwrap();
+    assert_eq!(rec.manager, Manager::Strimzi);
+    assert_eq!(rec.hold_with, HoldWith::Pause);
+
+    // A FAILED connector object cannot be paused (Kafka Connect; Strimzi 1.1+ refuses): stopped.
+    let mut w = World::new();
+    w.resource = resource(Desired::Running, None);
+    w.probe(false);
+    assert_eq!(w.poll(&failed_connector()), vec![Action::Stop]);
+    let rec = w.rec.as_ref().unwrap();
+    assert_eq!(
+        (rec.manager, rec.hold_with),
+        (Manager::Strimzi, HoldWith::Stop)
+    );
+    // The operator stops it: that is the agent's hold, confirmed.
+    w.resource = resource(Desired::Stopped, Some(HoldWith::Stop));
+    w.poll(&conn(ConnState::Stopped, &[]));
+    assert_eq!(w.phase(), Phase::Waiting);
+
+    // Under pause-reconciliation the operator ignores spec.state: held through REST.
+    let mut w = World::new();
+    w.resource = Some(ResourceObs {
+        desired: Desired::Running,
+        mark: None,
+        reconciliation_paused: true,
+    });
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+    assert_eq!(w.rec.as_ref().unwrap().manager, Manager::Rest);
+}
+
+#[test]
+fn a_persons_spec_state_hold_is_theirs_even_before_the_operator_applies_it() {
+    for desired in [Desired::Paused, Desired::Stopped, Desired::Other] {
+        let mut w = World::new();
+        // The connector still reads RUNNING with a FAILED task: the operator has not caught up.
+        w.resource = resource(desired, None);
+        for _ in 0..5 {
+            w.probe(false);
+            assert!(w.poll(&failed()).is_empty(), "{desired:?}");
+            w.wait(MIN);
+        }
+        assert_eq!(w.phase(), Phase::Watching);
+    }
+}
+
+#[test]
+fn spec_state_running_over_the_agents_hold_is_a_hand_back_and_is_not_fought() {
+    let mut w = held_through_the_resource();
+    w.wait(MIN);
+    w.probe(false);
+    // A person sets spec.state: running; the operator has not resumed it yet.
+    w.resource = resource(Desired::Running, Some(HoldWith::Pause));
+    assert!(w.poll(&paused_failed()).is_empty());
+    assert_eq!(w.phase(), Phase::Watching);
+    let why = handed_back_because(&w).expect("handed back");
+    assert!(why.contains("spec.state was set to running"), "{why}");
+    assert!(w.handed_back.is_some());
+    // The mark goes (the supervisor clears it); the database is still down: no new hold.
+    w.resource = resource(Desired::Running, None);
+    for _ in 0..5 {
+        w.wait(MIN);
+        w.probe(false);
+        assert!(w.poll(&failed()).is_empty());
+    }
+}
+
+#[test]
+fn the_agents_mark_removed_or_another_state_set_is_a_hand_back() {
+    // The mark removed, spec.state left paused: the person keeps it held, as theirs.
+    let mut w = held_through_the_resource();
+    w.resource = resource(Desired::Paused, None);
+    assert!(w.poll(&paused_failed()).is_empty());
+    let why = handed_back_because(&w).expect("handed back");
+    assert!(why.contains("without the agent's mark"), "{why}");
+    // The mark removed and spec.state running.
+    let mut w = held_through_the_resource();
+    w.resource = resource(Desired::Running, None);
+    assert!(w.poll(&paused_failed()).is_empty());
+    let why = handed_back_because(&w).expect("handed back");
+    assert!(why.contains("annotation was removed"), "{why}");
+    // stopped over the agent's paused.
+    let mut w = held_through_the_resource();
+    w.resource = resource(Desired::Stopped, Some(HoldWith::Pause));
+    assert!(w.poll(&paused_failed()).is_empty());
+    assert!(handed_back_because(&w).is_some());
+    assert_eq!(w.phase(), Phase::Watching);
+}
+
+#[test]
+fn before_the_agents_hold_is_written_no_mark_is_no_hand_back() {
+    let mut w = World::new();
+    w.resource = resource(Desired::Running, None);
+    w.probe(false);
+    // The hold is refused (the API answered 5xx): the resource has no mark, and that is fine.
+    w.poll_with(
+        Some(&failed()),
+        ActionResult::Rejected("Kubernetes API: 503".into()),
+    );
+    w.wait(5_000);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause], "retried");
+    assert_eq!(w.phase(), Phase::Holding);
+    assert!(handed_back_because(&w).is_none());
+    // Written now (mark on); the operator has not paused it yet: still the agent's hold.
+    w.resource = resource(Desired::Paused, Some(HoldWith::Pause));
+    w.wait(1000);
+    assert!(w.poll(&failed()).is_empty());
+    assert_eq!(w.phase(), Phase::Holding);
+}
+
+#[test]
+fn a_declined_write_ends_the_recovery_as_handed_back_and_is_never_retried() {
+    let mut w = World::new();
+    w.resource = resource(Desired::Running, None);
+    w.probe(false);
+    // Between the list and the write a person paused it through the resource.
+    w.poll_with(
+        Some(&failed()),
+        ActionResult::Declined("spec.state is paused without our mark: a human's hold".into()),
+    );
+    assert!(w
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::ActionDeclined { .. })));
+    w.wait(1000);
+    w.resource = resource(Desired::Paused, None);
+    assert!(w.poll(&failed()).is_empty(), "never retried");
+    assert_eq!(w.phase(), Phase::Watching);
+    let why = handed_back_because(&w).expect("handed back");
+    assert!(why.contains("a human's hold"), "{why}");
+    for _ in 0..3 {
+        w.wait(MIN);
+        w.probe(false);
+        assert!(w.poll(&paused_failed()).is_empty());
+    }
+}
+
+#[test]
+fn a_release_whose_answer_was_lost_is_seen_on_the_resource_and_not_taken_for_a_person() {
+    let mut w = held_through_the_resource();
+    w.probe(true);
+    w.wait(MIN);
+    w.probe(true);
+    // The release times out (it may have landed).
+    let sent = w.poll_with(
+        Some(&paused_failed()),
+        ActionResult::Unknown("no answer within 10s".into()),
+    );
+    assert_eq!(sent, vec![Action::Resume, Action::RestartFailed]);
+    assert_eq!(w.phase(), Phase::Resuming);
+    // It had landed: running, no mark; the operator has not resumed the connector yet.
+    w.resource = resource(Desired::Running, None);
+    w.wait(1000);
+    let sent = w.poll(&paused_failed());
+    assert_eq!(sent, vec![Action::RestartFailed], "no second release");
+    assert!(handed_back_because(&w).is_none());
+    assert_eq!(w.phase(), Phase::Verifying);
+    // After the release, a person's pause on the resource is theirs.
+    w.resource = resource(Desired::Paused, None);
+    w.wait(1000);
+    assert!(w.poll(&running()).is_empty());
+    assert!(handed_back_because(&w).is_some());
+}
+
+#[test]
+fn without_a_resource_nothing_changes() {
+    let mut w = World::new();
+    w.probe(false);
+    assert_eq!(w.poll(&failed()), vec![Action::Pause]);
+    assert_eq!(w.rec.as_ref().unwrap().manager, Manager::Rest);
+    w.poll(&paused_failed());
+    assert_eq!(w.phase(), Phase::Waiting);
 }

@@ -28,6 +28,6 @@ pub use decision::{
     Action, ActionResult, ActionStatus, Decision, Event, Input, Maintenance, Outcome,
 };
 pub use machine::{apply_result, step};
-pub use observe::{ConnState, ConnectorObs, ProbeObs, TaskObs};
+pub use observe::{ConnState, ConnectorObs, Desired, ProbeObs, ResourceObs, TaskObs};
 pub use record::{AfterTimeout, HoldReason, HoldWith, Manager, Phase, Record, RecordReason};
 pub use settings::Settings;

@@ -1,9 +1,11 @@
-//! What the agent observes: a connector and its tasks as Kafka Connect reports them, and the
-//! history of its database's probes.
+//! What the agent observes: a connector and its tasks as Kafka Connect reports them, what its
+//! Strimzi `KafkaConnector` says (with `--strimzi-cluster`), and the history of its database's
+//! probes.
 
 use cdc_sentinel_probe::Reason;
 
 use super::labels::labels;
+use super::record::HoldWith;
 use super::Millis;
 
 /// Kafka Connect's state of a connector or task (the `state` label of the connector metrics).
@@ -104,6 +106,59 @@ impl ConnectorObs {
         self.state == ConnState::Running
             && !self.tasks.is_empty()
             && self.tasks.iter().all(|t| t.state == ConnState::Running)
+    }
+}
+
+/// The state a `KafkaConnector`'s `spec.state` asks Strimzi's operator for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Desired {
+    Running,
+    Paused,
+    Stopped,
+    /// A value the agent does not know: treated as a hold that is not the agent's.
+    Other,
+}
+
+impl Desired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Paused => "paused",
+            Desired::Stopped => "stopped",
+            Desired::Other => "(unknown)",
+        }
+    }
+}
+
+impl From<HoldWith> for Desired {
+    fn from(h: HoldWith) -> Desired {
+        match h {
+            HoldWith::Pause => Desired::Paused,
+            HoldWith::Stop => Desired::Stopped,
+        }
+    }
+}
+
+/// What a connector's Strimzi `KafkaConnector` said in this poll's list (with
+/// `--strimzi-cluster`). No resource: the connector is held through REST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceObs {
+    /// `spec.state` (else the deprecated `spec.pause`, else running): the operator drives the
+    /// connector to it at every reconciliation.
+    pub desired: Desired,
+    /// The agent's mark (`cdc-sentinel.io/held-state`): the hold state the agent set. `None`:
+    /// no valid mark (never held by the agent, or a person removed it).
+    pub mark: Option<HoldWith>,
+    /// `strimzi.io/pause-reconciliation: "true"`: the operator ignores the resource, so
+    /// `spec.state` has no effect and the connector is held through REST.
+    pub reconciliation_paused: bool,
+}
+
+impl ResourceObs {
+    /// The agent holds this connector through the resource: the operator applies its
+    /// `spec.state` (and would undo a pause made through REST alone).
+    pub fn manages(&self) -> bool {
+        !self.reconciliation_paused
     }
 }
 

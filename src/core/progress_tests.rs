@@ -74,6 +74,7 @@ impl World {
             settings: &self.s,
             handed_back_at: None,
             maintenance: None,
+            resource: None,
             offsets: self.offsets,
         };
         let d = step("pg", self.rec.as_ref(), &input);

@@ -161,6 +161,7 @@ pub enum RecordReason {
     PartialEq,
     Eq,
     Hash,
+    Default,
     Serialize,
     Deserialize,
     strum::EnumCount,
@@ -171,6 +172,7 @@ pub enum RecordReason {
 #[strum(serialize_all = "snake_case")]
 pub enum Manager {
     /// The Kafka Connect REST API (pause/stop/resume).
+    #[default]
     Rest,
     /// Strimzi's operator, through the connector's KafkaConnector `spec.state`.
     Strimzi,
@@ -287,6 +289,16 @@ pub struct Record {
     /// maintenance window that applied to the connector while it was held (0: none).
     #[serde(default)]
     pub wait_from: Millis,
+    /// How the latest hold was made: through REST, or through the connector's Strimzi
+    /// `KafkaConnector` (`spec.state`, with the agent's mark). The resume goes the same way.
+    #[serde(default)]
+    pub manager: Manager,
+    /// A hold or resume written through the `KafkaConnector` was declined (why: `last_error`):
+    /// the API server's current object showed a person's decision (their hold, their
+    /// `spec.state`, our mark removed). The next decision ends the recovery as handed back; it
+    /// is never retried.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declined: bool,
     /// The committed source position of the hold: the latest read while held (before the
     /// resume). A resume judged by progress ends recovered only once the position is past it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,6 +347,8 @@ impl Record {
             retry_at: 0,
             missing_polls: 0,
             wait_from: 0,
+            manager: Manager::Rest,
+            declined: false,
             held_position: None,
             stall_restart_at: None,
         }

@@ -32,9 +32,28 @@ pub fn curl(method: &str, base_url: &str, connector: &str, suffix: &str) -> Stri
     format!("curl -X {method} {}", shell_quote(&url))
 }
 
+/// `kubectl -n NS patch kafkaconnector NAME --type merge -p '{"spec":{"state":"STATE"}}'`,
+/// paste-safe: namespace and name are quoted words.
+pub fn kubectl_state(namespace: &str, connector: &str, state: &str) -> String {
+    format!(
+        "kubectl -n {} patch kafkaconnector {} --type merge -p {}",
+        shell_quote(namespace),
+        shell_quote(connector),
+        shell_quote(&format!("{{\"spec\":{{\"state\":\"{state}\"}}}}"))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubectl_lines_quote_every_word() {
+        assert_eq!(
+            kubectl_state("kafka", "inv's", "running"),
+            r#"kubectl -n 'kafka' patch kafkaconnector 'inv'\''s' --type merge -p '{"spec":{"state":"running"}}'"#
+        );
+    }
 
     #[test]
     fn names_become_one_encoded_segment() {

@@ -52,8 +52,17 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
     let metrics = Metrics::new(VERSION, REVISION, cfg.dry_run);
     let client = Client::new(&cfg.connect, metrics.clone()).map_err(StartError::Config)?;
     let store = open_store(&cfg).await.map_err(AgentError::Store)?;
+    // With --strimzi-cluster: the Kubernetes API found and checked before anything runs.
+    let strimzi = match &cfg.strimzi {
+        Some(o) => Some(
+            crate::runtime::strimzi::start(o, &metrics)
+                .await
+                .map_err(StartError::Config)?,
+        ),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
-    let agent = Agent::new(
+    let mut agent = Agent::new(
         cfg.clone(),
         client,
         metrics.clone(),
@@ -62,6 +71,9 @@ pub async fn start(cfg: Config, clock: Clock) -> Result<Running, StartError> {
         shutdown.clone(),
     )
     .await?;
+    if let Some(s) = strimzi {
+        agent = agent.with_strimzi(s);
+    }
     let health = agent.health();
     let diagnostics = agent.diagnostics();
     let listener = crate::runtime::server::bind(cfg.listen)

@@ -14,6 +14,8 @@ pub struct Ctx<'a> {
     pub max_wait_ms: u64,
     pub verify_window_ms: u64,
     pub connect_url: &'a str,
+    /// `Some(namespace)` while the connector is held through its Strimzi `KafkaConnector`.
+    pub resource_ns: Option<&'a str>,
 }
 
 /// A duration for a log line, short and not truncated: `250ms`, `1.2s`, `45s`, `3m 20s`,
@@ -110,9 +112,11 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
         }
         Event::HoldStarted { reason, position } => {
             m.recovery_started(n, *reason);
-            let action = match c.hold_with {
-                HoldWith::Pause => "pause",
-                HoldWith::Stop => "stop",
+            let what = match (c.resource_ns, c.hold_with) {
+                (Some(_), HoldWith::Pause) => "spec.state: paused requested on its KafkaConnector",
+                (Some(_), HoldWith::Stop) => "spec.state: stopped requested on its KafkaConnector",
+                (None, HoldWith::Pause) => "pause requested",
+                (None, HoldWith::Stop) => "stop requested",
             };
             // The committed source position the recovery is judged against, when read.
             let at = position
@@ -123,14 +127,14 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it for a planned maintenance window: {action} requested{at}; resumed after the window once {t} answers"
+                    "{n}: holding it for a planned maintenance window: {what}{at}; resumed after the window once {t} answers"
                 );
             } else {
                 tracing::warn!(
                     connector = n,
                     target = t,
                     reason = reason.as_str(),
-                    "{n}: holding it while {t} is down ({}): {action} requested{at}",
+                    "{n}: holding it while {t} is down ({}): {what}{at}",
                     reason.as_str()
                 );
             }
@@ -239,7 +243,10 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 .unwrap_or_default();
             m.timed_out(n);
             let url = c.connect_url;
-            let resume = text::curl("PUT", url, n, "/resume");
+            let resume = match c.resource_ns {
+                Some(ns) => text::kubectl_state(ns, n, "running"),
+                None => text::curl("PUT", url, n, "/resume"),
+            };
             let restart = text::curl("POST", url, n, "/restart?includeTasks=true&onlyFailed=true");
             let last = last_reason.map_or("none", |r| r.as_str());
             let waited = human(*elapsed);
@@ -287,7 +294,10 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
             tracing::warn!(connector = n, target = t, "{n}: a hold sent before the agent gave up took effect late (connector {}); it will be resumed once {t} is back", state.as_str());
         }
         Event::ResumeGaveUp { after, error } => {
-            let resume = text::curl("PUT", c.connect_url, n, "/resume");
+            let resume = match c.resource_ns {
+                Some(ns) => text::kubectl_state(ns, n, "running"),
+                None => text::curl("PUT", c.connect_url, n, "/resume"),
+            };
             let restart = text::curl(
                 "POST",
                 c.connect_url,
@@ -301,9 +311,16 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                 human(*after)
             );
         }
-        Event::HandedBack { state, elapsed } => {
+        Event::HandedBack {
+            state,
+            elapsed,
+            why,
+        } => {
             m.recovery_finished(Outcome::HandedBack, *elapsed as f64 / 1000.0);
-            tracing::warn!(connector = n, target = t, "{n}: someone else changed it to {} during the recovery; handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed));
+            match why {
+                Some(why) => tracing::warn!(connector = n, target = t, "{n}: someone else took it over during the recovery ({why}; connector {}); handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed)),
+                None => tracing::warn!(connector = n, target = t, "{n}: someone else changed it to {} during the recovery; handing it back after {} (no new hold until {t} is seen up again)", state.as_str(), human(*elapsed)),
+            }
         }
         Event::Deleted { elapsed } => {
             m.recovery_finished(Outcome::Deleted, *elapsed as f64 / 1000.0);
@@ -335,6 +352,15 @@ pub fn emit(m: &Metrics, c: &Ctx, ev: &Event) {
                     action.as_str()
                 );
             }
+        }
+        Event::ActionDeclined { action, why } => {
+            m.action(n, *action, ActionStatus::Error);
+            tracing::warn!(
+                connector = n,
+                action = action.as_str(),
+                "{n}: {} not written: {why}; not retried, the recovery ends as handed back",
+                action.as_str()
+            );
         }
         Event::ActionOk { action, dry_run } => {
             if *dry_run {

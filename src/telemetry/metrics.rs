@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use cdc_sentinel_probe::{ProbeResult, Reason};
 
-use super::table::ConnectOp;
+use super::table::{ConnectOp, KubeVerb};
 use crate::core::{
     Action, ActionStatus, ConnState, HoldReason, Manager, Outcome, Phase, RecordReason,
 };
@@ -116,6 +116,17 @@ pub(crate) struct Process {
     pub leader_changes: u64,
     pub state_store_up: bool,
     pub unrecorded_holds: u64,
+    /// With `--strimzi-cluster` only: the Kubernetes API series.
+    pub kubernetes: Option<Kubernetes>,
+}
+
+/// The Kubernetes API series (`--strimzi-cluster`).
+#[derive(Default)]
+pub(crate) struct Kubernetes {
+    /// This poll's list of `KafkaConnector`s succeeded.
+    pub up: bool,
+    /// By (HTTP status or "error", verb).
+    pub requests: BTreeMap<(String, KubeVerb), Histogram>,
 }
 
 /// Counters of one connector.
@@ -183,6 +194,7 @@ impl Metrics {
                 leader_changes: 0,
                 state_store_up: true,
                 unrecorded_holds: 0,
+                kubernetes: None,
             })),
             snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::default()))),
             counters: Arc::new(Mutex::new(BTreeMap::new())),
@@ -234,6 +246,33 @@ impl Metrics {
         lock(&self.process)
             .connect_requests
             .entry((code.to_string(), op))
+            .or_insert_with(|| Histogram::new(CONNECT_BUCKETS))
+            .observe(secs);
+    }
+
+    /// Exports the Kubernetes API series from now on (`--strimzi-cluster`), `up` 0 until the
+    /// first list succeeds.
+    pub fn kubernetes_enabled(&self) {
+        lock(&self.process)
+            .kubernetes
+            .get_or_insert_with(Default::default);
+    }
+
+    /// Whether this poll's list of `KafkaConnector`s succeeded.
+    pub fn kubernetes_up(&self, up: bool) {
+        lock(&self.process)
+            .kubernetes
+            .get_or_insert_with(Default::default)
+            .up = up;
+    }
+
+    /// One Kubernetes API request: `code` is the HTTP status, or `error` (no answer).
+    pub fn kubernetes_request(&self, verb: KubeVerb, code: &str, secs: f64) {
+        lock(&self.process)
+            .kubernetes
+            .get_or_insert_with(Default::default)
+            .requests
+            .entry((code.to_string(), verb))
             .or_insert_with(|| Histogram::new(CONNECT_BUCKETS))
             .observe(secs);
     }

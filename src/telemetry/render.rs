@@ -127,6 +127,19 @@ fn render_process(p: &super::metrics::Process, out: &mut String) {
         labels.push('"');
         histogram(out, t::CONNECT_REQUEST_DURATION.name, &labels, h);
     }
+    if let Some(k) = &p.kubernetes {
+        t::KUBERNETES_UP.header(out);
+        plain(out, t::KUBERNETES_UP.name, k.up as u8);
+        t::KUBERNETES_REQUEST_DURATION.header(out);
+        for ((code, verb), h) in &k.requests {
+            let mut labels = String::from("code=\"");
+            esc(code, &mut labels);
+            labels.push_str("\",verb=\"");
+            labels.push_str(verb.as_str());
+            labels.push('"');
+            histogram(out, t::KUBERNETES_REQUEST_DURATION.name, &labels, h);
+        }
+    }
     t::LEADER.header(out);
     plain(out, t::LEADER.name, p.leader as u8);
     t::LEADER_CHANGES.header(out);

@@ -248,6 +248,61 @@ fn process_histograms_match_the_reference_encoder() {
     );
 }
 
+#[test]
+fn kubernetes_series_only_with_strimzi_and_match_the_reference_encoder() {
+    use crate::telemetry::metrics::CONNECT_BUCKETS;
+    use crate::telemetry::table::KubeVerb;
+    let m = Metrics::new("0.1.0", "abc", false);
+    assert!(
+        !m.render().contains("cdc_sentinel_kubernetes"),
+        "absent without --strimzi-cluster"
+    );
+    m.kubernetes_enabled();
+    let got = m.render();
+    assert!(
+        got.contains("# TYPE cdc_sentinel_kubernetes_up gauge\ncdc_sentinel_kubernetes_up 0\n"),
+        "{got}"
+    );
+    assert!(got.contains("# TYPE cdc_sentinel_kubernetes_request_duration_seconds histogram\n"));
+    let reference = Registry::new();
+    let kube = HistogramVec::new(
+        HistogramOpts::new(
+            "cdc_sentinel_kubernetes_request_duration_seconds",
+            "Duration of Kubernetes API requests.",
+        )
+        .buckets(CONNECT_BUCKETS.to_vec()),
+        &["code", "verb"],
+    )
+    .unwrap();
+    reference.register(Box::new(kube.clone())).unwrap();
+    for (verb, code, secs) in [
+        (KubeVerb::Discover, "200", 0.004),
+        (KubeVerb::List, "200", 0.02),
+        (KubeVerb::List, "error", 10.0),
+        (KubeVerb::Patch, "403", 0.01),
+        (KubeVerb::Get, "200", 0.003),
+    ] {
+        m.kubernetes_request(verb, code, secs);
+        kube.with_label_values(&[code, verb.as_str()]).observe(secs);
+    }
+    m.kubernetes_up(true);
+    let mut buf = Vec::new();
+    TextEncoder::new()
+        .encode(&reference.gather(), &mut buf)
+        .unwrap();
+    let want = String::from_utf8(buf).unwrap();
+    let got = m.render();
+    let mut ours: Vec<&str> = got
+        .lines()
+        .filter(|l| l.starts_with("cdc_sentinel_kubernetes_request_duration_seconds"))
+        .collect();
+    let mut theirs: Vec<&str> = want.lines().filter(|l| !l.starts_with('#')).collect();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(ours, theirs);
+    assert!(got.lines().any(|l| l == "cdc_sentinel_kubernetes_up 1"));
+}
+
 /// A metrics store with `n` selected connectors, a few counters and probe targets.
 fn big(n: usize) -> Metrics {
     let m = Metrics::new("0.1.0", "abc", false);

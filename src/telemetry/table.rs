@@ -371,8 +371,8 @@ pub const MAINTENANCE_ACTIVE: MetricDef = MetricDef {
 pub const ACTIONS: MetricDef = MetricDef {
     name: "cdc_sentinel_actions_total",
     kind: Kind::Counter,
-    help: "REST actions on connectors by action and result.",
-    doc: "REST actions on connectors (zeros included for every selected connector: `ok` and `error`, plus `dry_run` under `--dry-run`, so `increase()` sees the first action)",
+    help: "Actions on connectors by action and result.",
+    doc: "actions on connectors (zeros included for every selected connector: `ok` and `error`, plus `dry_run` under `--dry-run`, so `increase()` sees the first action); through REST, or for a connector held through its Strimzi KafkaConnector `pause`/`stop`/`resume` are writes of its `spec.state` (`error` includes a write declined because a person's decision was found on the resource)",
     labels: &[
         CONNECTOR,
         closed("action", Action::names),
@@ -448,8 +448,8 @@ pub const CONNECTOR_STALLED: MetricDef = MetricDef {
 pub const KUBERNETES_UP: MetricDef = MetricDef {
     name: "cdc_sentinel_kubernetes_up",
     kind: Kind::Gauge,
-    help: "1 if the last list/watch of KafkaConnector resources succeeded.",
-    doc: "1 if the last list or watch of KafkaConnector resources succeeded, else 0",
+    help: "1 if the last list of KafkaConnector resources succeeded.",
+    doc: "1 if this poll's list of the cluster's KafkaConnector resources succeeded, else 0 (then the agent takes no action on any connector)",
     labels: &[],
     presence: Presence::When("with --strimzi-cluster"),
 };

@@ -459,8 +459,11 @@ impl Strimzi {
                 None => break,
             }
         }
+        // Wall-clock time for `last_success` in messages; no decision reads it.
+        #[allow(clippy::disallowed_methods)]
+        let taken_at = SystemTime::now();
         Ok(Snapshot {
-            taken_at: SystemTime::now(),
+            taken_at,
             namespace: self.inner.namespace.clone(),
             cluster: opts.cluster.clone(),
             api_version: api,

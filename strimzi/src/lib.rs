@@ -29,15 +29,11 @@
 //! | [`patch`] | pure decisions and merge-patch bodies for hold/release/clear/restart |
 //! | [`client`] | API discovery, the list per poll, guarded writes with 409 re-read, request events |
 //! | [`error`] | the error type: verb, resource, namespace and fix in every message |
-//! | `fake` (feature `fake`) | a fake Kubernetes API server for tests |
 
 pub mod client;
 pub mod error;
 pub mod model;
 pub mod patch;
-
-#[cfg(feature = "fake")]
-pub mod fake;
 
 pub use client::{Managed, Operation, Options, RequestEvent, Strimzi, View};
 pub use error::{Error, Verb};

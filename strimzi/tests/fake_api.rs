@@ -2,11 +2,14 @@
 //! 127.0.0.1: discovery, the per-poll view, holds that survive the operator's reconciliations,
 //! humans' decisions left alone, 409/403/unreachable handled as the agent needs.
 
+// Tests measure and wait on the wall clock.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use cdc_sentinel_strimzi::fake::{FakeApi, FakeConfig, Fault, FaultAction, OperatorCall};
+use cdc_sentinel_sim::k8s::{FakeApi, FakeConfig, Fault, FaultAction, OperatorCall};
 use cdc_sentinel_strimzi::{
     ApiVersion, ConnectorState, Declined, Error, Hold, HoldState, Managed, Options, Outcome,
     RequestEvent, Restart, Strimzi, View,
@@ -66,7 +69,7 @@ fn fresh(v: View) -> cdc_sentinel_strimzi::Snapshot {
     }
 }
 
-fn writes(fake: &FakeApi) -> Vec<cdc_sentinel_strimzi::fake::Logged> {
+fn writes(fake: &FakeApi) -> Vec<cdc_sentinel_sim::k8s::Logged> {
     fake.requests()
         .into_iter()
         .filter(|r| r.method != "GET")

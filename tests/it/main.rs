@@ -22,5 +22,6 @@ mod probe_standin;
 mod scenarios;
 mod selection;
 mod sim;
+mod strimzi;
 mod support;
 mod tls;

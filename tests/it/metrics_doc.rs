@@ -14,7 +14,7 @@ use cdc_sentinel_sim::{ConnectorSpec, RetryMode, SimConnect, SimOptions};
 use crate::support::{Agent, Db};
 
 /// name -> (type, labels) from the agent's metric table.
-fn documented() -> BTreeMap<String, (String, BTreeSet<String>)> {
+pub(crate) fn documented() -> BTreeMap<String, (String, BTreeSet<String>)> {
     table::ALL
         .iter()
         .map(|m| {
@@ -50,7 +50,7 @@ fn the_committed_metric_docs_are_generated_from_the_table() {
 }
 
 /// name -> (type, label names seen) from a scrape.
-fn scraped(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
+pub(crate) fn scraped(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
     let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for l in text.lines() {
         if let Some(rest) = l.strip_prefix("# TYPE ") {

@@ -1,8 +1,8 @@
 //! Stages 4 and 5, act and fold: send the actions the decisions ask for (each connector's in
 //! order, stopping at the first that fails; connectors in parallel, at most
-//! `max_concurrent_actions` at once), checking right before every REST call that this agent
-//! may act (a leader whose leadership Kafka no longer confirms sends nothing more), then fold
-//! every result back into the records through the core's `apply_result`.
+//! `max_concurrent_actions` at once), checking right before every call that this agent may act
+//! (a leader whose leadership Kafka no longer confirms sends nothing more), then fold every
+//! result back into the records through the core's `apply_result`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,10 +12,27 @@ use tokio::sync::Semaphore;
 use crate::core::{self, Action, ActionResult, Millis};
 use crate::runtime::connect::{Client, ConnectError};
 use crate::runtime::store::{Authority, Durable, Store};
+use crate::runtime::strimzi::ResourceWrite;
 use crate::telemetry::events::{self, Ctx};
 use crate::telemetry::Metrics;
 
 use super::decide::Decided;
+
+/// One connector's actions, and where its hold and resume go.
+pub(crate) struct Pending {
+    pub name: String,
+    pub actions: Vec<Action>,
+    pub via: Via,
+}
+
+/// Where a connector's hold (pause/stop) and resume go; the restart of FAILED tasks always goes
+/// through REST.
+#[derive(Clone)]
+pub(crate) enum Via {
+    Rest,
+    /// Its Strimzi `KafkaConnector` (`spec.state` and the agent's mark).
+    Resource(ResourceWrite),
+}
 
 /// The results of one connector's actions, in the order they were sent.
 pub(crate) struct Acted {
@@ -27,14 +44,14 @@ pub(crate) struct Acted {
 pub(crate) async fn act(
     client: &Client,
     store: Arc<dyn Store>,
-    pending: Vec<(String, Vec<Action>)>,
+    pending: Vec<Pending>,
     dry_run: bool,
     limit: usize,
 ) -> Vec<Acted> {
     let permits = Arc::new(Semaphore::new(limit.max(1)));
     let mut set = tokio::task::JoinSet::new();
     let mut out = Vec::new();
-    for (name, actions) in pending {
+    for Pending { name, actions, via } in pending {
         let client = client.clone();
         let permits = permits.clone();
         let store = store.clone();
@@ -43,8 +60,8 @@ pub(crate) async fn act(
             let _permit = permits.acquire_owned().await.ok();
             let mut results = Vec::new();
             for a in actions {
-                // Right before each REST call: a leader frozen or cut off since its write-ahead
-                // is stale by now and sends nothing (ARCHITECTURE.md, "the residual window").
+                // Right before each call: a leader frozen or cut off since its write-ahead is
+                // stale by now and sends nothing (ARCHITECTURE.md, "the residual window").
                 if !dry_run {
                     if let Authority::Standby(why) = store.may_act() {
                         tracing::debug!(connector = %name, "not sending {a:?}: {why}");
@@ -54,7 +71,7 @@ pub(crate) async fn act(
                 let r = if dry_run {
                     ActionResult::DryRun
                 } else {
-                    send(&client, &name, a).await
+                    send(&client, &via, &name, a).await
                 };
                 let stop = !matches!(r, ActionResult::Ok | ActionResult::DryRun);
                 results.push((a, r));
@@ -73,7 +90,12 @@ pub(crate) async fn act(
     out
 }
 
-async fn send(client: &Client, name: &str, a: Action) -> ActionResult {
+async fn send(client: &Client, via: &Via, name: &str, a: Action) -> ActionResult {
+    if let Via::Resource(w) = via {
+        if let Some(r) = w.send(client, name, a).await {
+            return r;
+        }
+    }
     let r = match a {
         Action::Pause => client.pause(name).await,
         Action::Stop => client.stop(name).await,
@@ -111,6 +133,7 @@ pub(crate) fn fold(
     state: &mut Durable,
     metrics: &Metrics,
     connect_url: &str,
+    strimzi_ns: Option<&str>,
     now: impl Fn() -> Millis,
 ) {
     let by_name: HashMap<&str, &Decided> = decided.iter().map(|d| (d.name.as_str(), d)).collect();
@@ -130,6 +153,7 @@ pub(crate) fn fold(
                 max_wait_ms: d.settings.max_wait,
                 verify_window_ms: d.settings.verify_window,
                 connect_url,
+                resource_ns: strimzi_ns.filter(|_| rec.manager == core::Manager::Strimzi),
             };
             for ev in &evs {
                 events::emit(metrics, &ctx, ev);
@@ -205,7 +229,11 @@ mod tests {
         let acted = act(
             &client,
             store,
-            vec![("inv".into(), vec![Action::Resume, Action::RestartFailed])],
+            vec![Pending {
+                name: "inv".into(),
+                actions: vec![Action::Resume, Action::RestartFailed],
+                via: Via::Rest,
+            }],
             false,
             4,
         )

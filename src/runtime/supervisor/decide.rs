@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use crate::config::Config;
-use crate::core::{self, Decision, HoldWith, Input, Millis, Settings};
+use crate::core::{self, Decision, HoldWith, Input, Manager, Millis, Settings};
 use crate::runtime::probes::ProbeBoard;
 use crate::runtime::store::Durable;
 
@@ -20,6 +20,8 @@ pub(crate) struct Decided {
     pub settings: Settings,
     /// How the connector is (or would be) held.
     pub hold_with: HoldWith,
+    /// Through REST or its `KafkaConnector`.
+    pub manager: Manager,
 }
 
 /// The outcome of the decide stage.
@@ -43,6 +45,14 @@ pub(crate) fn decide(
     offsets: &super::offsets::OffsetsStage,
 ) -> Decisions {
     let now = obs.now;
+    if obs.blind.is_some() {
+        // Blind means still: no decision for any connector; records kept as they are.
+        return Decisions {
+            decided: Vec::new(),
+            next: state.clone(),
+            wake_at: None,
+        };
+    }
     let names: BTreeSet<&String> = obs
         .connectors
         .keys()
@@ -76,6 +86,7 @@ pub(crate) fn decide(
             settings: &settings,
             handed_back_at: state.handed_back.get(name).copied(),
             maintenance: maintenance(cfg, name, target.as_deref(), now),
+            resource: seen.and_then(|s| s.resource.as_ref()),
             offsets: offsets.obs(name),
         };
         let decision = core::step(name, prev, &input);
@@ -94,13 +105,17 @@ pub(crate) fn decide(
         if let Some(w) = decision.wake_at {
             wake_at = Some(wake_at.map_or(w, |x| x.min(w)));
         }
-        let hold_with = prev.map_or(settings.hold_with, |r| r.hold_with);
+        // As the decision leaves it (a hold routed through a KafkaConnector may be a stop).
+        let held = decision.record.as_ref().or(prev);
+        let hold_with = held.map_or(settings.hold_with, |r| r.hold_with);
+        let manager = held.map_or(Manager::Rest, |r| r.manager);
         decided.push(Decided {
             name: name.clone(),
             decision,
             target,
             settings,
             hold_with,
+            manager,
         });
     }
     // Forget hand-backs of connectors confirmed deleted (not of those a restarting worker

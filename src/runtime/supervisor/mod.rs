@@ -22,6 +22,7 @@ mod offsets;
 mod owners;
 mod publish;
 mod selection;
+mod strimzi;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -31,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::core::classify::redact;
-use crate::core::{Action, Event, Millis};
+use crate::core::{Event, Millis};
 use crate::runtime::clock::Clock;
 use crate::runtime::connect::types::{kafka_version, ExpandedMap};
 use crate::runtime::connect::{Client, ConnectError, WorkerHealth};
@@ -93,6 +94,8 @@ pub struct Agent {
     selection: selection::Warned,
     /// Held connectors between two workers (a crashed or stopped worker's).
     owners: owners::Owners,
+    /// `--strimzi-cluster`: the KafkaConnectors side (see `strimzi.rs`).
+    strimzi: Option<strimzi::Glue>,
 }
 
 impl Agent {
@@ -155,7 +158,14 @@ impl Agent {
             missing_logged: HashSet::new(),
             selection: Default::default(),
             owners: owners::Owners::default(),
+            strimzi: None,
         })
+    }
+
+    /// Holds the connectors that have a Strimzi `KafkaConnector` through it (`--strimzi-cluster`).
+    pub fn with_strimzi(mut self, client: cdc_sentinel_strimzi::Strimzi) -> Agent {
+        self.strimzi = Some(strimzi::Glue::new(client));
+        self
     }
 
     pub fn health(&self) -> Health {
@@ -197,7 +207,12 @@ impl Agent {
     pub async fn cycle(&mut self) -> Result<Duration, AgentError> {
         let poll = self.cfg.poll_interval;
         self.sync_role().await?;
-        let list = match self.client.list().await {
+        // The KafkaConnectors (with --strimzi-cluster) are listed next to Kafka Connect.
+        let (list, ()) = tokio::join!(
+            self.client.list(),
+            strimzi::observe(&mut self.strimzi, &self.metrics)
+        );
+        let list = match list {
             Ok(l) => l,
             Err(e) => {
                 self.connect_failed(&e, self.clock.now_ms());
@@ -230,7 +245,8 @@ impl Agent {
         now: Millis,
     ) -> Result<Option<Millis>, AgentError> {
         // 1. observe
-        let obs = observe::observe(&self.cfg, list, now);
+        let mut obs = observe::observe(&self.cfg, list, now);
+        strimzi::annotate(&mut self.strimzi, &mut obs);
         self.selection.check(&self.cfg, &obs);
         self.offsets.observe(&obs, &self.state);
         self.ensure_probes(&obs);
@@ -254,21 +270,29 @@ impl Agent {
         );
         // 3. persist (write-ahead), then report; nothing is acted on unless it is durable
         let durable = self.persist(decisions.next.clone()).await?;
-        let pending: Vec<(String, Vec<Action>)> = if durable {
+        let pending: Vec<act::Pending> = if durable {
             self.state = decisions.next;
             self.report(&decisions.decided);
             decisions
                 .decided
                 .iter()
                 .filter(|d| !d.decision.actions.is_empty())
-                .map(|d| (d.name.clone(), d.decision.actions.clone()))
+                .map(|d| act::Pending {
+                    name: d.name.clone(),
+                    actions: d.decision.actions.clone(),
+                    via: strimzi::via(self.strimzi.as_ref(), self.state.connectors.get(&d.name)),
+                })
                 .collect()
         } else {
             Vec::new()
         };
         // 4. act, 5. fold
         if !pending.is_empty() {
-            self.health.acting_on(self.clock.now_ms(), &pending);
+            let summary: Vec<(String, Vec<_>)> = pending
+                .iter()
+                .map(|p| (p.name.clone(), p.actions.clone()))
+                .collect();
+            self.health.acting_on(self.clock.now_ms(), &summary);
             let acted = act::act(
                 &self.client,
                 self.store.clone(),
@@ -285,9 +309,19 @@ impl Agent {
                 &mut self.state,
                 &self.metrics,
                 self.client.base_url(),
+                self.strimzi.as_ref().map(strimzi::Glue::namespace),
                 || clock.now_ms(),
             );
         }
+        // The agent's marks on KafkaConnectors follow its records (hand-backs, ended holds).
+        strimzi::mirror(
+            &mut self.strimzi,
+            &obs,
+            &self.state,
+            self.store.may_act(),
+            self.cfg.dry_run,
+        )
+        .await;
         (self.offsets).schedule(&self.client, &self.cfg, &self.state, &self.clock, now);
         // 6. publish
         publish::count_failures(&obs, &mut self.prev_failed, &self.metrics);
@@ -320,6 +354,9 @@ impl Agent {
     /// and answers 404 for the connector's own status. Anything less is blindness, not a
     /// deletion: the records stay, nothing is sent, and one line says so.
     async fn confirm_gone(&mut self, obs: &observe::Observation) -> HashSet<String> {
+        if obs.blind.is_some() {
+            return HashSet::new();
+        }
         let listed = obs.connectors.len();
         let previous = std::mem::replace(&mut self.last_listed, listed);
         let missing: BTreeSet<&String> = self
@@ -450,6 +487,7 @@ impl Agent {
                 max_wait_ms: d.settings.max_wait,
                 verify_window_ms: d.settings.verify_window,
                 connect_url: self.client.base_url(),
+                resource_ns: strimzi::namespace(self.strimzi.as_ref(), d.manager),
             };
             for ev in &d.decision.events {
                 events::emit(&self.metrics, &ctx, ev);

@@ -8,7 +8,7 @@ use cdc_sentinel_probe::target::{Target, TargetError};
 
 use crate::config::Config;
 use crate::core::offsets::{Expect, Flavour};
-use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, Settings, TaskObs};
+use crate::core::{ConnState, ConnectorObs, Maintenance, Millis, ResourceObs, Settings, TaskObs};
 use crate::runtime::connect::types::ExpandedMap;
 
 /// One connector as seen in this poll.
@@ -20,6 +20,9 @@ pub(crate) struct Seen {
     pub settings: Settings,
     /// The workers its status names (connector and tasks), each once: see `owners`.
     pub workers: Vec<String>,
+    /// Its Strimzi `KafkaConnector` (with `--strimzi-cluster`, filled in by
+    /// `strimzi::annotate`). While the view is blind: the last one seen, for the metrics only.
+    pub resource: Option<ResourceObs>,
     /// Whose committed offsets it has (`None`: not a connector the agent reads them for).
     pub flavour: Option<Flavour>,
     /// Whether its committed offset must move by itself.
@@ -30,6 +33,10 @@ pub(crate) struct Seen {
 pub(crate) struct Observation {
     pub now: Millis,
     pub connectors: BTreeMap<String, Seen>,
+    /// Why no decision may be taken on this observation (with `--strimzi-cluster`: the
+    /// `KafkaConnector`s could not be listed, so which connectors the operator manages, and
+    /// what people did to them, is unknown).
+    pub blind: Option<String>,
 }
 
 pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observation {
@@ -77,12 +84,17 @@ pub(crate) fn observe(cfg: &Config, list: ExpandedMap, now: Millis) -> Observati
             selected: cfg.selector.selects(&name),
             settings: cfg.settings_for(&name),
             workers,
+            resource: None,
             flavour,
             expect,
         };
         connectors.insert(name, seen);
     }
-    Observation { now, connectors }
+    Observation {
+        now,
+        connectors,
+        blind: None,
+    }
 }
 
 /// The maintenance window that applies to a connector now, if any.

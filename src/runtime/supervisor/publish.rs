@@ -116,7 +116,13 @@ pub(crate) fn views(cfg: &Config, obs: &Observation, state: &Durable) -> Vec<Con
             max_wait_secs: s.settings.max_wait as f64 / 1000.0,
             attempts: rec.map_or(0, |r| r.attempts),
             maintenance: in_window,
-            manager: Manager::Rest,
+            // How the agent holds it: as its hold was made while it holds it, else how it
+            // would hold it now (through its KafkaConnector while the operator reconciles it).
+            manager: match rec {
+                Some(r) if r.phase.in_recovery() || r.hold_in_effect() => r.manager,
+                _ if s.resource.as_ref().is_some_and(|r| r.manages()) => Manager::Strimzi,
+                _ => Manager::Rest,
+            },
             offset: None,
         });
     }

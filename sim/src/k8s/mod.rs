@@ -1,5 +1,6 @@
-//! A fake Kubernetes API server serving Strimzi's `KafkaConnector` resource, for tests.
-//! Self-contained (hyper, tokio, serde_json), so it can move into the simulator crate.
+//! A fake Kubernetes API server serving Strimzi's `KafkaConnector` resource, for tests
+//! (hyper, tokio, serde_json only), with a fake Cluster Operator
+//! ([`FakeApi::spawn_operator`], or [`FakeApi::spawn_operator_for`] wired to a [`SimConnect`]).
 //!
 //! What it reproduces, as the real kube-apiserver does it for a custom resource with a status
 //! subresource and `conversion: None`:
@@ -32,11 +33,16 @@
 //!
 //! [`FakeApi::spawn_operator`] runs a Strimzi-like Cluster Operator loop against it.
 
+// A fake API server stamps objects (creationTimestamp, managedFields) and tokens with the wall
+// clock, as the real one does; the agent's "time through its Clock" rule is not the fake's.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -49,6 +55,8 @@ use serde_json::{json, Map, Value};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+
+use crate::SimConnect;
 
 mod http;
 mod store;
@@ -479,6 +487,8 @@ impl FakeApi {
         let ns = namespace.to_string();
         let cluster = cluster.to_string();
         let mut changed = shared.changed.subscribe();
+        let rounds = Arc::new(AtomicU64::new(0));
+        let counted = rounds.clone();
         let task = tokio::spawn(async move {
             loop {
                 let targets: Vec<(String, Value)> = {
@@ -566,6 +576,7 @@ impl FakeApi {
                         );
                     }
                 }
+                counted.fetch_add(1, Ordering::Relaxed);
                 shared.changed.send_modify(|g| *g += 1);
                 changed.borrow_and_update();
                 tokio::select! {
@@ -574,7 +585,36 @@ impl FakeApi {
                 }
             }
         });
-        OperatorHandle(task)
+        OperatorHandle { task, rounds }
+    }
+
+    /// [`FakeApi::spawn_operator`] driving the simulated worker's connectors: each
+    /// reconciliation is [`SimConnect::operator_reconcile`] (Strimzi's `updateState`), restart
+    /// annotations are [`SimConnect::operator_restart`] / [`SimConnect::operator_restart_task`].
+    /// A pause made through REST alone is undone at the next reconciliation, as with Strimzi.
+    pub fn spawn_operator_for(
+        &self,
+        namespace: &str,
+        cluster: &str,
+        period: Duration,
+        sim: &SimConnect,
+    ) -> OperatorHandle {
+        let sim = sim.clone();
+        self.spawn_operator(namespace, cluster, period, move |call| match call {
+            OperatorCall::Reconcile { name, desired } => sim.operator_reconcile(&name, &desired),
+            OperatorCall::Restart {
+                name,
+                include_tasks,
+                only_failed,
+            } => {
+                sim.operator_restart(&name, include_tasks, only_failed);
+                String::new()
+            }
+            OperatorCall::RestartTask { name, task } => {
+                sim.operator_restart_task(&name, task);
+                String::new()
+            }
+        })
     }
 }
 
@@ -595,11 +635,21 @@ pub enum OperatorCall {
 }
 
 /// Stops the fake operator when dropped.
-pub struct OperatorHandle(JoinHandle<()>);
+pub struct OperatorHandle {
+    task: JoinHandle<()>,
+    rounds: Arc<AtomicU64>,
+}
+
+impl OperatorHandle {
+    /// Reconciliation rounds done so far (one round reconciles every resource of the cluster).
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+}
 
 impl Drop for OperatorHandle {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
