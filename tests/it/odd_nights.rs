@@ -300,7 +300,14 @@ async fn the_remedy_printed_for_a_hostile_name_does_exactly_what_it_says() {
     let name = "orders v2/eu'; touch /tmp/cdc-sentinel-pwned-it; echo '";
     let _ = std::fs::remove_file("/tmp/cdc-sentinel-pwned-it");
     sim.add_connector(ConnectorSpec::oracle(name, Some(db.addr)).with_retry(RetryMode::FailFast));
-    let _agent = Agent::start(&sim.url(), &["--max-wait", "1s"]).await;
+    let agent = Agent::start(&sim.url(), &["--max-wait", "1s"]).await;
+    // The connector running and its database seen up by the agent before the outage (a
+    // database never seen up is the agent's blind spot, and a task that never logged on does
+    // not fail the way a running one does).
+    agent.wait_state(name, "RUNNING", 10 * S).await;
+    agent
+        .wait_value("cdc_sentinel_probe_success", &[], 1.0, 10 * S)
+        .await;
     db.down().await;
     // (generous: on a loaded 2-core CI machine the hold, its confirmation and the 1 s wait
     // took more than 6 s once; it returns as soon as the line is there)

@@ -422,62 +422,49 @@ impl Client {
         format!("/connectors/{}{}", path_segment(name), suffix)
     }
 
+    /// One state-changing request on a connector (its answer's body is not needed).
+    async fn mutate(
+        &self,
+        op: ConnectOp,
+        method: reqwest::Method,
+        name: &str,
+        suffix: &str,
+    ) -> Result<(), ConnectError> {
+        let p = Self::path(name, suffix);
+        let what = format!("{method} {p}");
+        self.send(op, &what, self.http.request(method, self.url(&p)))
+            .await
+            .map(drop)
+    }
+
     pub async fn pause(&self, name: &str) -> Result<(), ConnectError> {
-        let p = Self::path(name, "/pause");
-        self.send(
-            ConnectOp::Pause,
-            &format!("PUT {p}"),
-            self.http.put(self.url(&p)),
-        )
-        .await
-        .map(drop)
+        self.mutate(ConnectOp::Pause, reqwest::Method::PUT, name, "/pause")
+            .await
     }
 
     pub async fn resume(&self, name: &str) -> Result<(), ConnectError> {
-        let p = Self::path(name, "/resume");
-        self.send(
-            ConnectOp::Resume,
-            &format!("PUT {p}"),
-            self.http.put(self.url(&p)),
-        )
-        .await
-        .map(drop)
+        self.mutate(ConnectOp::Resume, reqwest::Method::PUT, name, "/resume")
+            .await
     }
 
     pub async fn stop(&self, name: &str) -> Result<(), ConnectError> {
-        let p = Self::path(name, "/stop");
-        self.send(
-            ConnectOp::Stop,
-            &format!("PUT {p}"),
-            self.http.put(self.url(&p)),
-        )
-        .await
-        .map(drop)
+        self.mutate(ConnectOp::Stop, reqwest::Method::PUT, name, "/stop")
+            .await
     }
 
     /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=false` (202 + plan): the
     /// connector and every task, FAILED or not.
     pub async fn restart_tasks(&self, name: &str) -> Result<(), ConnectError> {
-        let p = Self::path(name, "/restart?includeTasks=true&onlyFailed=false");
-        self.send(
-            ConnectOp::Restart,
-            &format!("POST {p}"),
-            self.http.post(self.url(&p)),
-        )
-        .await
-        .map(drop)
+        let q = "/restart?includeTasks=true&onlyFailed=false";
+        self.mutate(ConnectOp::Restart, reqwest::Method::POST, name, q)
+            .await
     }
 
     /// `POST /connectors/{n}/restart?includeTasks=true&onlyFailed=true` (202 + plan).
     pub async fn restart_failed(&self, name: &str) -> Result<(), ConnectError> {
-        let p = Self::path(name, "/restart?includeTasks=true&onlyFailed=true");
-        self.send(
-            ConnectOp::Restart,
-            &format!("POST {p}"),
-            self.http.post(self.url(&p)),
-        )
-        .await
-        .map(drop)
+        let q = "/restart?includeTasks=true&onlyFailed=true";
+        self.mutate(ConnectOp::Restart, reqwest::Method::POST, name, q)
+            .await
     }
 }
 
