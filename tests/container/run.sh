@@ -18,14 +18,15 @@
 #   CDC_CT_WORK=DIR               podman storage and scratch (default /var/tmp/cdc-sentinel-ct)
 #   CDC_CT_ALLOW_MISSING_MOUNTS=1 deploy checks: tolerate config files owned by other areas
 #                                 (alerts/, dashboards/, deploy/prometheus ...) being absent
-#   CDC_CT_MAX_BYTES=N            image budget (default 20000000: the agent was 8.7 MB; linking the
-#                                 Kafka state store's static librdkafka + OpenSSL made it 17.6 MB)
+#   CDC_CT_MAX_BYTES=N            image budget (default 24000000: the agent was 8.7 MB; linking the
+#                                 Kafka state store's static librdkafka + OpenSSL made it 17.6 MB,
+#                                 and the Strimzi side (kube-rs, rustls) 20.9 MB)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 HERE="$REPO/tests/container"
 WORK=${CDC_CT_WORK:-/var/tmp/cdc-sentinel-ct}
-MAX_BYTES=${CDC_CT_MAX_BYTES:-20000000}
+MAX_BYTES=${CDC_CT_MAX_BYTES:-24000000}
 IMAGE=localhost/cdc-sentinel:ct
 NAME=cdc-sentinel-ct
 NAME2=cdc-sentinel-ct-vol
