@@ -18,6 +18,8 @@ Scenarios:
   6  --hold-with stop: tasks torn down, resumed from committed offsets without loss
   7  the worker restarts during the hold: target state survives, no action on stale data
   8  a human stops a connector right after the agent paused it (before the agent saw its pause)
+  9  pg-beat (heartbeats): recovered only once its committed LSN moves past the hold's
+ 10  pg-beat: its walsender frozen (SIGSTOP) -> RUNNING, nothing arrives, stall reported; SIGCONT clears
 """
 
 import argparse
@@ -277,6 +279,7 @@ class Ctx:
         self.rows = {n: [] for n in BOTH}  # notes expected on each topic in this scenario
         self.tl = None
         self.t0 = time.monotonic()
+        self.cleanups = []  # run after the agents stop, last added first
 
     def agent(self, extra=(), tag=None):
         a = Agent(self.binary, self.env, self.workdir, self.state_file,
@@ -313,6 +316,16 @@ class Ctx:
     def stop_agents(self):
         for a in self.agents:
             a.stop()
+
+    def cleanup(self):
+        """Stops the agents, then undoes what the scenario set up (each step even if one fails)."""
+        self.stop_agents()
+        while self.cleanups:
+            fn = self.cleanups.pop()
+            try:
+                fn()
+            except Exception as ex:  # keep undoing; the scenario's own failure is reported anyway
+                log(f"  s{self.number}: cleanup step failed: {ex}")
 
 
 def wait_state(env, name, pred, timeout, what):
@@ -734,6 +747,133 @@ def s8_human_stop_before_confirm(ctx):
     ctx.all_rows_arrive()
 
 
+# ---- committed offsets: recovery judged by progress, a real stall -----------------------------
+
+BEAT = "pg-beat"  # env.ON_DEMAND: created by these scenarios only
+OFFSETS_INTERVAL = 2  # --offsets-interval, seconds
+# --stall-after must exceed the worker's offset.flush.interval.ms (5 s here) and a read interval.
+STALL_AFTER = 12
+BEAT_FLAGS = ["--connector", "pg-beat", "--offsets-interval", f"{OFFSETS_INTERVAL}s",
+              "--stall-after", f"{STALL_AFTER}s"]
+LSN_TEXT = re.compile(r"LSN ([0-9A-F]+)/([0-9A-F]+)")
+
+
+def lsn(text):
+    """`0/152A408` (PostgreSQL's notation, as the agent logs it) -> 22193160."""
+    m = LSN_TEXT.fullmatch(text.strip()) or LSN_TEXT.search(text)
+    check(m is not None, f"no LSN in {text!r}")
+    return (int(m.group(1), 16) << 32) | int(m.group(2), 16)
+
+
+def beat_up(ctx):
+    """Creates pg-beat for this scenario (deleted after it, slot and all) and waits until it has
+    committed an offset."""
+    env = ctx.env
+    t0 = time.monotonic()
+    env.create_connector(BEAT)
+
+    def delete():
+        t = time.monotonic()
+        env.delete_connector(BEAT)
+        log(f"  s{ctx.number}: {BEAT} stopped, offsets reset, deleted, slot dropped in {time.monotonic() - t:.1f}s")
+    ctx.cleanups.append(delete)
+    env.wait_running(BEAT, 60)
+    first = wait_until(lambda: env.committed_lsn(BEAT), 30, f"{BEAT} to commit a source offset")
+    # heartbeats alone move it (the action query writes a logical message every second)
+    wait_until(lambda: env.committed_lsn(BEAT) > first, 20,
+               f"{BEAT}'s committed LSN to move on a quiet database (heartbeat.action.query)")
+    ctx.mark("beat_created_and_moving_s", time.monotonic() - t0)
+
+
+def agent_line(agent, needle, timeout=10):
+    """The first line of the agent's log that contains `needle`."""
+    def find():
+        with open(agent.log_path, errors="replace") as f:
+            return next((ln.rstrip("\n") for ln in f if needle in ln), None)
+    return wait_until(find, timeout, f"the agent's log to say {needle!r}")
+
+
+def s9_progress_after_recovery(ctx):
+    """pg-beat has heartbeats, so its recovery is judged by progress: held (the hold line names the
+    committed LSN), and once the database is back it counts as recovered only when the committed LSN
+    read after the resume is past the hold's; GET /offsets shows the LSN advanced."""
+    env = ctx.env
+    beat_up(ctx)
+    a = ctx.agent(BEAT_FLAGS)
+    a.wait_metric("cdc_sentinel_source_offset_position", {"connector": BEAT}, lambda v: bool(v), 20)
+    a.wait_metric("cdc_sentinel_connector_stalled", {"connector": BEAT}, lambda v: v == 0, 10)
+    t_stop = time.monotonic()
+    env.stop_pg("immediate")
+    wait_state(env, BEAT, lambda c, t: c == "PAUSED", 30, "to be held (PAUSED) by the agent")
+    ctx.mark("stop_to_held_s", time.monotonic() - t_stop)
+    hold = agent_line(a, f"{BEAT}: holding it while")
+    check("pause requested (committed LSN " in hold, f"the hold line names no position: {hold}")
+    time.sleep(2)
+    t_up = time.monotonic()
+    env.start_pg()
+    a.wait_metric("cdc_sentinel_recovery_duration_seconds_count", {"outcome": "recovered"},
+                  lambda v: v == 1, 90, f"{BEAT} recovered")
+    ctx.mark("db_back_to_recovered_by_progress_s", time.monotonic() - t_up)
+    line = agent_line(a, f"{BEAT}: recovered after")
+    m = re.search(r"judged by progress: held at (LSN \S+); resumed; now at (LSN \S+)", line)
+    check(m is not None, f"the recovered line does not say it was judged by progress: {line}")
+    held, now = lsn(m.group(1)), lsn(m.group(2))
+    check(now > held, f"recovered at {m.group(2)}, not past the hold's {m.group(1)}")
+    committed = env.committed_lsn(BEAT)
+    check(committed > held, f"GET /offsets lsn {committed} is not past the hold's {held}")
+    ctx.note(f"held at {m.group(1)} ({held}); resumed; now at {m.group(2)} ({now}); GET /offsets lsn {committed}")
+    check(a.value("cdc_sentinel_actions_total", connector=BEAT, action="restart_tasks", result="ok") == 0,
+          "a recovery that moved needed no restart of its tasks")
+
+
+def s10_walsender_stall(ctx):
+    """pg-beat's walsender is frozen with SIGSTOP: the task reads RUNNING while nothing arrives and
+    its committed LSN stands still; the agent reports the stall (metric, one WARN line with the
+    position) after --stall-after, takes no action, and clears it once SIGCONT lets data flow."""
+    env = ctx.env
+    beat_up(ctx)
+    a = ctx.agent(BEAT_FLAGS)
+    a.wait_metric("cdc_sentinel_source_offset_position", {"connector": BEAT}, lambda v: bool(v), 20)
+    a.wait_metric("cdc_sentinel_connector_stalled", {"connector": BEAT}, lambda v: v == 0, 10)
+    pid = env.walsender_pid(BEAT)
+    check(pid is not None, f"no walsender holds {BEAT}'s slot")
+    os.kill(pid, signal.SIGSTOP)
+    t_stop = time.monotonic()
+
+    def cont():
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    ctx.cleanups.append(cont)
+    a.wait_metric("cdc_sentinel_connector_stalled", {"connector": BEAT}, lambda v: v == 1,
+                  STALL_AFTER + 40, f"{BEAT} reported stalled")
+    ctx.mark("sigstop_to_stalled_s", time.monotonic() - t_stop)
+    # The stall counts from the last move, at most a flush (5 s) and a read before the SIGSTOP.
+    check(time.monotonic() - t_stop >= STALL_AFTER - 5 - OFFSETS_INTERVAL - 1,
+          f"reported {time.monotonic() - t_stop:.1f}s after the SIGSTOP, before --stall-after {STALL_AFTER}s")
+    check(env.states(BEAT) == ("RUNNING", ["RUNNING"]), f"{BEAT} should read RUNNING: {env.states(BEAT)}")
+    frozen = env.committed_lsn(BEAT)
+    time.sleep(6)  # longer than offset.flush.interval.ms
+    check(env.committed_lsn(BEAT) == frozen, "the committed LSN moved while the walsender was stopped")
+    line = agent_line(a, f"{BEAT}: stalled: its committed LSN")
+    check("while the connector reads RUNNING" in line, f"stall line: {line}")
+    check(a.value("cdc_sentinel_recovery_active", connector=BEAT) == 0, "a stall while watching is reported, not acted on")
+    acted = sum(v for n, ls, v in a.metrics() if n == "cdc_sentinel_actions_total" and ls.get("connector") == BEAT)
+    check(acted == 0, f"{acted} actions for a stall")
+    ctx.note(f"walsender pid {pid} stopped; committed lsn stood at {frozen}; {line.split(': stalled: ', 1)[-1][:90]}")
+    t_cont = time.monotonic()
+    cont()
+    a.wait_metric("cdc_sentinel_connector_stalled", {"connector": BEAT}, lambda v: v == 0, 60,
+                  f"{BEAT}'s stall cleared after SIGCONT")
+    ctx.mark("sigcont_to_cleared_s", time.monotonic() - t_cont)
+    check(env.committed_lsn(BEAT) > frozen, "the committed LSN did not move after SIGCONT")
+    agent_line(a, f"{BEAT}: stall over after")
+    with open(a.log_path, errors="replace") as f:
+        n = sum(1 for ln in f if f"{BEAT}: stalled:" in ln)
+    check(n == 1, f"{n} stall lines for one stall")
+
+
 SCENARIOS = {
     1: ("outage with FAILED tasks", s1_outage_failed_tasks),
     2: ("no data lost", s2_no_data_lost),
@@ -743,6 +883,8 @@ SCENARIOS = {
     6: ("--hold-with stop", s6_hold_with_stop),
     7: ("worker restart during the hold", s7_worker_restart),
     8: ("a human's stop within one poll of the agent's pause", s8_human_stop_before_confirm),
+    9: ("recovery judged by the committed LSN moving (heartbeats)", s9_progress_after_recovery),
+    10: ("a frozen walsender: stall reported, cleared after SIGCONT", s10_walsender_stall),
 }
 
 
@@ -811,7 +953,7 @@ def main():
             except Exception as ex:  # a bug in the test itself: still report, still tear down
                 err = f"{type(ex).__name__}: {ex}\n{traceback.format_exc()}"
             finally:
-                ctx.stop_agents()
+                ctx.cleanup()
             ctx.timings["scenario_s"] = round(time.monotonic() - t0, 1)
             if not ok:
                 print(f"--- scenario {n} FAILED: {err}", file=sys.stderr)
