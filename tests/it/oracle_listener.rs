@@ -281,6 +281,14 @@ async fn a_tcp_target_reads_up_and_resumes_into_a_connector_that_cannot_log_on()
         "resumed although the service is down"
     );
     assert_eq!(count(&sim, "PUT", "/connectors/tcp-ora/pause"), 1);
+    // (the restart follows the resume's answer: on a loaded machine a moment later)
+    assert!(
+        eventually(5 * S, || async {
+            failed_task_restarts(&sim, "tcp-ora") >= 1
+        })
+        .await,
+        "its FAILED task was never restarted"
+    );
     assert_eq!(failed_task_restarts(&sim, "tcp-ora"), 1);
     agent.wait_phase("tcp-ora", "watching", 5 * S).await;
     agent
