@@ -1,7 +1,8 @@
 //! Scenario tests of the pure core: each reads like a runbook entry, on virtual time.
 
 use super::*;
-use crate::core::{Maintenance, TaskObs};
+use crate::core::backoff::backoff;
+use crate::core::{ActionResult, Maintenance, Manager, ResourceObs, TaskObs};
 use cdc_sentinel_probe::Reason;
 
 const ORA_DOWN: &str = "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change event producer. This connector will be stopped.\n\tat io.debezium.pipeline.ErrorHandler.setProducerThrowable(ErrorHandler.java:67)\nCaused by: java.sql.SQLRecoverableException: IO Error: The Network Adapter could not establish the connection";

@@ -27,18 +27,20 @@ struct Entry {
 }
 
 impl ProbeBoard {
+    /// The board; a probe loop that panicked while holding it leaves the histories as they
+    /// were (each update is one call), so a poisoned lock is taken over, never a crash.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The history of a target (None until it has a probe loop).
     pub fn get(&self, label: &str) -> Option<ProbeObs> {
-        self.inner
-            .lock()
-            .expect("probe board lock")
-            .get(label)
-            .map(|e| e.obs.clone())
+        self.lock().get(label).map(|e| e.obs.clone())
     }
 
     /// Records one result of the probe loop.
     fn record(&self, label: &str, reason: Reason, detail: &str, now: u64) {
-        let mut g = self.inner.lock().expect("probe board lock");
+        let mut g = self.lock();
         let e = g.entry(label.to_string()).or_insert_with(|| Entry {
             obs: ProbeObs::default(),
             cancel: CancellationToken::new(),
@@ -49,7 +51,7 @@ impl ProbeBoard {
 
     /// Probes a target now instead of at its next interval (a recovery just started).
     pub fn kick(&self, label: &str) {
-        if let Some(e) = self.inner.lock().expect("probe board lock").get(label) {
+        if let Some(e) = self.lock().get(label) {
             e.kick.notify_one();
         }
     }
@@ -64,7 +66,7 @@ impl ProbeBoard {
         clock: &Clock,
         shutdown: &CancellationToken,
     ) {
-        let mut g = self.inner.lock().expect("probe board lock");
+        let mut g = self.lock();
         g.retain(|label, e| {
             let keep = wanted.contains_key(label);
             if !keep {

@@ -323,11 +323,11 @@ impl Strimzi {
     }
     /// The version discovered, if discovery has run.
     pub fn api_version(&self) -> Option<ApiVersion> {
-        *self.inner.api.lock().unwrap()
+        *lock(&self.inner.api)
     }
     /// When a list last succeeded.
     pub fn last_success(&self) -> Option<SystemTime> {
-        *self.inner.last_success.lock().unwrap()
+        *lock(&self.inner.last_success)
     }
 
     /// Which `kafka.strimzi.io` version to use: `v1` where served, else `v1beta2`. Runs on
@@ -368,7 +368,7 @@ impl Strimzi {
                 .as_array()
                 .is_some_and(|rs| rs.iter().any(|r| r["name"] == PLURAL));
             if has {
-                *self.inner.api.lock().unwrap() = Some(v);
+                *lock(&self.inner.api) = Some(v);
                 return Ok(v);
             }
             tried.push(format!("{} (no {PLURAL})", v.group_version()));
@@ -387,7 +387,7 @@ impl Strimzi {
     pub async fn observe(&self) -> View {
         match self.list().await {
             Ok(s) => {
-                *self.inner.last_success.lock().unwrap() = Some(s.taken_at);
+                *lock(&self.inner.last_success) = Some(s.taken_at);
                 View::Fresh(s)
             }
             Err(error) => View::Blind {
@@ -426,7 +426,7 @@ impl Strimzi {
                     continue;
                 }
                 Err(f) if f.code == Some(404) => {
-                    *self.inner.api.lock().unwrap() = None;
+                    *lock(&self.inner.api) = None;
                     return Err(self.not_installed(format!(
                         "{} is no longer served (Strimzi upgraded or uninstalled?); discovering again on the next poll",
                         api.group_version()
@@ -709,7 +709,7 @@ impl Strimzi {
             }
             404 => {
                 // The path itself is gone (the version is no longer served): discover again.
-                *self.inner.api.lock().unwrap() = None;
+                *lock(&self.inner.api) = None;
                 self.not_installed(format!("404 on {verb} {RESOURCE}: {message}"))
             }
             409 => Error::Conflict {
@@ -876,6 +876,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     out
+}
+
+/// A plain value behind a mutex: a panic elsewhere while holding it cannot leave it half
+/// written, so a poisoned lock is taken over.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
